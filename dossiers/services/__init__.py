@@ -1,0 +1,1 @@
+"""Every write to dossiers, one module per subject (importers, curation, evidence refresh)."""

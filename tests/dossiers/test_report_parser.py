@@ -1,0 +1,326 @@
+"""The dossier report parser: the seed in both forms, published variants, and bad input."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from dossiers.models import Decision, Dossier, DrugInteraction, SafetyStatement
+from dossiers.report_parser import (
+    MAX_REPORT_BYTES,
+    ParsedDossier,
+    ReportError,
+    parse_decision,
+    parse_report,
+    parse_report_text,
+)
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reports"
+SEED = Path(settings.BASE_DIR) / "demo" / "IN-lenalidomide.txt"  # the seed, byte for byte
+SEED_MD = FIXTURES / "IN-lenalidomide.md"  # its published Markdown
+
+SEED_TRIALS = [
+    ("NCT01029262", "Phase 3", "Completed", 239, "Lenalidomide vs. placebo in transfusion-dependent, lower-risk MDS"),
+    ("NCT00843882", "Phase 3", "Active, Not Recruiting", 247, "Lenalidomide alone vs. with epoetin alfa"),
+    ("NCT01522976", "Phase 2/3", "Active, Not Recruiting", 282, "Azacitidine ± lenalidomide or vorinostat"),
+    ("NCT01358734", "Phase 2", "Completed", 88, "Lenalidomide vs. AZA vs. AZA + lenalidomide"),
+    ("NCT01743859", "Phase 2", "Completed", 37, "Sequential azacitidine + lenalidomide"),
+    ("NCT03118466", "Phase 2", "Completed", 41, "MEC chemotherapy + lenalidomide"),
+    ("NCT00957385", "Phase 2", "Completed", 24, "Lenalidomide maintenance in AML patients ≥60 years"),
+    ("NCT00065156", "Phase 2", "Completed", 148, "Landmark trial: lenalidomide monotherapy"),
+    ("NCT02472691", "Phase 2", "Completed", 50, "Azacitidine + lenalidomide + donor lymphocyte infusions"),
+    ("NCT00360672", "Phase 2", "Completed", 27, "Lenalidomide in relapsed/refractory AML or high-risk MDS"),
+]
+SEED_PUBLICATIONS = [
+    ("30271212", 2018, "Meta-analysis", "Cancer Manag Res"),
+    ("31221030", 2019, "Meta-analysis", "Hematology"),
+    ("37288607", 2023, "Review", "Am J Hematol"),
+    ("37874917", 2023, "Review", "Blood"),
+    ("23644421", 2013, "Review", "Leukemia"),
+    ("23316859", 2013, "Review", "Expert Opin Investig Drugs"),
+    ("37259567", 2023, "Prospective study", "Haematologica"),
+    ("37435080", 2023, "Prospective study", "Front Immunol"),
+    ("39881283", 2025, "Basic science", "Cell Mol Biol Lett"),
+    ("35512188", 2022, "Cohort study", "Blood"),
+]
+
+
+@pytest.fixture(scope="module")
+def seed() -> ParsedDossier:
+    return parse_report(SEED, file_name="seed.txt")
+
+
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+def test_seed_header_market_and_overview(seed: ParsedDossier) -> None:
+    assert seed.drug == "Lenalidomide"
+    assert seed.title == "Lenalidomide: From Multiple Myeloma / MDS to Myeloid Leukemia"
+    assert seed.reported_indication_count == 6
+    assert (seed.market_name, seed.market_code, seed.registration_term) == ("India", "IN", "registrations")
+    assert seed.market_status == Dossier.MarketStatus.NOT_MARKETED
+    assert seed.registration_count == 0
+    assert seed.disease == "Myeloid Leukemia"
+    assert seed.original_indication.startswith("Multiple myeloma; MDS with del(5q)")
+    assert seed.txgnn_score == 0.9949
+    assert seed.evidence_level == "L2"  # the body's level; the header's L5 is the page's, not the candidate's
+    assert seed.decision == Decision.GUARDRAILS
+    assert [item.item for item in seed.quick_overview][4:6] == ["India Market Status", "Number of Registrations"]
+
+
+def test_seed_reported_totals_are_page_caps(seed: ParsedDossier) -> None:
+    assert (seed.trials_reported_total, seed.trials_total_capped) == (50, True)
+    assert (seed.publications_reported_total, seed.publications_total_capped) == (20, True)
+
+
+def test_seed_trials(seed: ParsedDossier) -> None:
+    got = [(t.nct_id, t.phase, t.status, t.enrollment) for t in seed.trials]
+    assert got == [row[:4] for row in SEED_TRIALS]
+    for trial, expected in zip(seed.trials, SEED_TRIALS, strict=True):
+        assert trial.key_findings.startswith(expected[4])
+    assert [t.line for t in seed.trials] == list(range(24, 34))
+
+
+def test_seed_publications(seed: ParsedDossier) -> None:
+    assert [(p.pmid, p.year, p.study_type, p.journal) for p in seed.publications] == SEED_PUBLICATIONS
+    assert seed.publications[-1].key_findings.endswith("therapy-related myeloid neoplasms — safety signal")
+    assert seed.publications[0].line == 37
+
+
+def test_seed_cytotoxicity(seed: ParsedDossier) -> None:
+    fields = [row.field_name for row in seed.cytotoxicity]
+    assert fields == [
+        "cytotoxicity_classification",
+        "myelosuppression_risk",
+        "emetogenicity",
+        "monitoring_items",
+        "handling_protection",
+    ]
+    assert seed.cytotoxicity[1].content.startswith("High — neutropenia")  # bold stripped in Markdown too
+    assert seed.cytotoxicity[2].content == "Low"
+
+
+def test_seed_safety(seed: ParsedDossier) -> None:
+    by_severity = {group.severity: group for group in seed.interactions}
+    assert by_severity[DrugInteraction.Severity.MAJOR].names == ("Rosuvastatin", "Simvastatin")
+    assert by_severity[DrugInteraction.Severity.MAJOR].note.startswith("risk of increased statin plasma")
+    assert by_severity[DrugInteraction.Severity.MODERATE].names == ("Eliglustat", "Naltrexone")
+    unknown = by_severity[DrugInteraction.Severity.UNKNOWN]
+    assert len(unknown.names) == 10 and unknown.names[-1] == "Rosiglitazone" and unknown.and_others
+    assert "others" not in [name.lower() for name in unknown.names]
+    assert seed.interaction_total == 347
+    assert [row.text for row in seed.boxed_warnings] == [
+        "myelosuppression",
+        "deep vein thrombosis/pulmonary embolism (especially when combined with dexamethasone)",
+        "embryo-fetal toxicity (absolute contraindication in pregnancy)",
+    ]
+    assert seed.safety_note.startswith("Detailed warnings and contraindications were not available")
+    assert "Black Box" not in seed.safety_note
+    assert [(g.code, g.severity) for g in seed.data_gaps] == [("DG001", "blocking"), ("DG002", "medium")]
+
+
+def test_seed_market_information_and_approvals(seed: ParsedDossier) -> None:
+    assert seed.market_information.startswith("Lenalidomide is not registered or marketed in India.")
+    assert "compassionate use programs" in seed.market_information
+    assert [(a.agency, a.indications) for a in seed.approvals] == [
+        ("US FDA", "multiple myeloma, del(5q) MDS, mantle cell lymphoma, and follicular/marginal zone lymphoma"),
+        ("EMA", "comparable indications"),
+    ]
+
+
+def test_seed_conclusion(seed: ParsedDossier) -> None:
+    assert seed.conclusion_rationale.startswith("Lenalidomide has robust clinical evidence")
+    assert [(c.title, c.category) for c in seed.conditions] == [
+        ("Regulatory pathway", "regulatory"),
+        ("Safety documentation", "safety"),
+        ("Subgroup stratification", "clinical"),
+        ("Myelosuppression management plan", "safety"),
+        ("DVT/PE prophylaxis protocol", "safety"),
+        ("Renal function assessment", "monitoring"),
+        ("TP53 mutation screening", "clinical"),
+    ]
+    assert seed.conditions[0].detail.startswith("Establish an India access pathway")
+    assert seed.disclaimer == (
+        "This content is for research purposes only and does not constitute medical advice. "
+        "Clinical validation is required before any clinical application."
+    )
+
+
+def test_text_and_markdown_give_the_same_dossier(seed: ParsedDossier) -> None:
+    markdown = parse_report(SEED_MD, file_name="IN-lenalidomide.md")
+    assert markdown.source_format == "markdown" and seed.source_format == "text"
+    assert markdown == seed
+    assert markdown.trials[0].line == 70  # lines differ, and are kept for provenance
+
+
+def test_file_objects_and_bytes_are_read_too(seed: ParsedDossier) -> None:
+    assert parse_report(io.BytesIO(SEED.read_bytes()), file_name="x.txt") == seed
+    assert parse_report(SEED.read_bytes(), file_name="x.txt") == seed
+
+
+def test_canadian_markdown_variant() -> None:
+    parsed = parse_report(FIXTURES / "CA-metformin.md", file_name="CA-metformin.md")
+    assert (parsed.market_name, parsed.market_code, parsed.registration_term) == ("Canada", "CA", "DINs")
+    assert (parsed.registration_count, parsed.market_status) == (112, Dossier.MarketStatus.MARKETED)
+    assert parsed.txgnn_score is None
+    assert parsed.decision == Decision.GUARDRAILS  # "Conditional Go"
+    assert parsed.trials == [] and parsed.no_trials_registered
+    assert parsed.cytotoxicity == []
+    assert [p.pmid for p in parsed.publications] == ["21262823", "31375517"]  # written as links
+    assert parsed.publications[1].journal == '"Kidney Int"'  # curly quotes normalised
+    assert parsed.safety_note == "Please refer to the package insert for complete safety information."
+    assert parsed.safety_statements == [] and parsed.data_gaps == []
+    assert parsed.interaction_total == 1204
+    assert [(g.severity, g.names) for g in parsed.interactions] == [
+        ("major", ("Iodinated contrast",)),
+        ("minor", ("Cimetidine",)),
+    ]
+    assert parsed.reported_indication_count == 3
+    assert [c.title for c in parsed.conditions] == ["Trial design", "Renal dosing review"]
+
+
+def test_taiwanese_text_variant() -> None:
+    parsed = parse_report(FIXTURES / "TW-aspirin.txt", file_name="TW-aspirin.txt", market_code="tw")
+    assert parsed.market_code == "TW"
+    assert parsed.decision == Decision.NO_GO  # "Not Recommended"
+    assert parsed.txgnn_score == 0.875
+    assert [(t.nct_id, t.enrollment) for t in parsed.trials] == [("NCT00565708", 1121), ("NCT02301286", None)]
+    assert [(s.kind, s.text) for s in parsed.safety_statements] == [
+        (SafetyStatement.Kind.CONTRAINDICATION, "active peptic ulcer"),
+        (SafetyStatement.Kind.CONTRAINDICATION, "haemophilia"),
+        (SafetyStatement.Kind.CONTRAINDICATION, "children under 16 (Reye's syndrome)"),
+    ]
+    assert parsed.conditions == []
+
+
+@pytest.mark.parametrize(
+    ("spelling", "decision"),
+    [
+        ("Go", Decision.GO),
+        ("Proceed", Decision.GO),
+        ("Proceed with Guardrails", Decision.GUARDRAILS),
+        ("Conditional Go", Decision.GUARDRAILS),
+        ("Hold", Decision.HOLD),
+        ("Research Question", Decision.RESEARCH),
+        ("No-Go", Decision.NO_GO),
+        ("No Go", Decision.NO_GO),
+        ("Not Recommended", Decision.NO_GO),
+    ],
+)
+def test_decision_spellings(spelling: str, decision: str) -> None:
+    assert parse_decision(spelling, file_name="r.md", line=3) == decision
+
+
+def test_unknown_decision_is_refused_by_name() -> None:
+    text = seed_text().replace("| Recommended Decision | Proceed with Guardrails |", "| Recommended Decision | Maybe |")
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(text, file_name="seed.txt")
+    assert str(caught.value) == 'seed.txt, line 16, field "Decision": unknown decision "Maybe"'
+
+
+def _replace(old: str, new: str) -> str:
+    text = seed_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+BAD_INPUTS = {
+    "enrollment not a number": (
+        lambda: _replace("| Completed | 239 |", "| Completed | abc |"),
+        'seed.txt, line 24, field "Enrollment": "abc" is not a number',
+    ),
+    "score abc": (
+        lambda: _replace("| 99.49% |", "| abc |"),
+        'seed.txt, line 12, field "TxGNN Prediction Score": "abc" is not a score',
+    ),
+    "truncated table row": (
+        lambda: _replace(
+            "| NCT00360672 | Phase 2 | Completed | 27 | Lenalidomide in relapsed/refractory AML or high-risk MDS "
+            "with chromosome 5 abnormalities |",
+            "| NCT00360672 | Phase 2 | Compl",
+        ),
+        'seed.txt, line 33, field "Clinical Trial Evidence": table row has 3 cells, expected 5 (truncated?)',
+    ),
+    "duplicate NCT row": (
+        lambda: _replace("| NCT00843882 |", "| NCT01029262 |"),
+        'seed.txt, line 25, field "Trial Number": NCT01029262 is listed twice (first at line 24)',
+    ),
+    "duplicate PMID row": (
+        lambda: _replace("| 31221030 |", "| 30271212 |"),
+        'seed.txt, line 38, field "PMID": 30271212 is listed twice (first at line 37)',
+    ),
+    "unknown section heading": (
+        lambda: _replace("Safety Considerations\n", "Pharmacokinetics\nHalf-life is 3 hours.\nSafety Considerations\n"),
+        'seed.txt, line 58: unknown section heading "Pharmacokinetics"',
+    ),
+    "unknown market status": (
+        lambda: _replace("✗ Not Marketed", "Sometimes"),
+        'seed.txt, line 14, field "India Market Status": unknown market status "Sometimes"',
+    ),
+    "registrations not a number": (
+        lambda: _replace("| Number of Registrations | 0 |", "| Number of Registrations | many |"),
+        'seed.txt, line 15, field "Number of Registrations": "many" is not a number',
+    ),
+    "decisions disagree": (
+        lambda: _replace("Decision: Proceed with Guardrails", "Decision: Hold"),
+        'seed.txt, line 65, field "Decision": disagrees with the Quick Overview (line 16)',
+    ),
+    "empty file": (lambda: "", "seed.txt: the file is empty"),
+    "whitespace only": (lambda: " \n\n  \n", "seed.txt: the file is empty"),
+    "text that is no report": (
+        lambda: "Dear colleague,\nplease find the minutes attached.\n",
+        'seed.txt: not a dossier report: it has no "Quick Overview" section',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_names_file_line_and_field(case: str) -> None:
+    make_text, message = BAD_INPUTS[case]
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(make_text(), file_name="seed.txt")
+    assert str(caught.value) == message
+
+
+def test_unknown_heading_in_markdown() -> None:
+    text = SEED_MD.read_text(encoding="utf-8").replace("## Safety Considerations", "## Pharmacokinetics", 1)
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(text, file_name="r.md")
+    assert (caught.value.line, caught.value.message) == (120, 'unknown section heading "Pharmacokinetics"')
+
+
+def test_market_code_must_agree_with_the_report() -> None:
+    with pytest.raises(ReportError) as caught:
+        parse_report(SEED, file_name="seed.txt", market_code="CA")
+    assert str(caught.value) == 'seed.txt, field "market": the report is for India (IN), not for market "CA"'
+
+
+def test_binary_file_is_refused() -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+    with pytest.raises(ReportError, match="binary file"):
+        parse_report(png, file_name="image.png")
+
+
+def test_non_utf8_file_is_refused_with_its_line() -> None:
+    with pytest.raises(ReportError) as caught:
+        parse_report("Lenalidomide\nCaf\xe9\n".encode("latin-1"), file_name="latin.txt")
+    assert caught.value.line == 2 and "not UTF-8" in caught.value.message
+
+
+def test_fifty_megabytes_of_garbage_are_refused_before_reading(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.txt"
+    with garbage.open("wb") as out:
+        chunk = b"lorem ipsum | garbage | 12 |\n" * 4096
+        while out.tell() < 50 * 1024 * 1024:
+            out.write(chunk)
+    with pytest.raises(ReportError) as caught:
+        parse_report(garbage, file_name="garbage.txt")
+    assert "a dossier report is at most 2 MB" in str(caught.value)
+    with garbage.open("rb") as stream:
+        with pytest.raises(ReportError, match="at most 2 MB"):
+            parse_report(stream, file_name="garbage.txt")
+        assert stream.tell() == MAX_REPORT_BYTES + 1  # read no further than the limit
