@@ -1,0 +1,168 @@
+"""ClinicalTrials.gov API v2: search studies by condition and intervention, fetch one study by NCT id.
+
+A trial counts as stopped for safety (`TrialRecord.stopped_for_safety`) when its overall status is
+TERMINATED, SUSPENDED or WITHDRAWN and its "why stopped" text names a safety reason (`SAFETY_WORDS`:
+safety, toxicity/toxic, adverse event/effect/reaction, side effect, death/died/fatal/mortality, harm,
+"risk outweighs"/"unacceptable risk") that is not negated by "not", "no", "non", "unrelated",
+"without" or "nor" among the three words before it ("not related to safety" is not a safety stop).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from dossiers.sources import transport
+from dossiers.sources.transport import Payload, need, opt
+
+SOURCE = "clinicaltrials"
+# The fields we read; the API answers 400 to an unknown field name, so keep these to documented pieces.
+FIELDS = (
+    "NCTId,BriefTitle,OfficialTitle,OverallStatus,WhyStopped,Phase,StudyType,DesignAllocation,EnrollmentCount,"
+    "StartDate,CompletionDate,Condition,InterventionName,BriefSummary,HasResults,LastUpdatePostDate"
+)
+STOPPED_STATUSES = frozenset({"TERMINATED", "SUSPENDED", "WITHDRAWN"})
+SAFETY_WORDS = re.compile(
+    r"\b(safety|toxicit(?:y|ies)|toxic|adverse (?:events?|effects?|reactions?)|side[- ]effects?|deaths?|died|"
+    r"fatal(?:ity|ities)?|mortality|harm(?:ful)?|risks? outweigh\w*|unacceptable risks?)\b",
+    re.IGNORECASE,
+)
+NEGATIONS = frozenset({"not", "no", "non", "unrelated", "without", "nor"})
+MAX_PAGES = 50
+
+
+def is_safety_stop(overall_status: str, why_stopped: str) -> bool:
+    """Apply the documented keyword rule (module docstring) to a status and its why-stopped text."""
+    if overall_status.upper() not in STOPPED_STATUSES:
+        return False
+    for match in SAFETY_WORDS.finditer(why_stopped):
+        before = re.findall(r"[a-z]+", why_stopped[: match.start()].lower())[-3:]
+        if not NEGATIONS.intersection(before):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One study as the registry reports it; dates are ISO and may be partial ("2026-12")."""
+
+    nct_id: str
+    brief_title: str
+    official_title: str
+    overall_status: str
+    why_stopped: str
+    phases: tuple[str, ...]
+    study_type: str
+    allocation: str
+    enrollment: int | None
+    start_date: str
+    completion_date: str
+    conditions: tuple[str, ...]
+    interventions: tuple[str, ...]
+    brief_summary: str
+    has_results: bool | None
+    last_update_date: str
+
+    @property
+    def stopped_for_safety(self) -> bool:
+        return is_safety_stop(self.overall_status, self.why_stopped)
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    """One page of a search; `total_count` is reported on the first page only."""
+
+    trials: tuple[TrialRecord, ...]
+    total_count: int | None
+    next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class TrialSearch:
+    """Every trial of a search, with the total the registry reported and the URL of the first page."""
+
+    trials: tuple[TrialRecord, ...]
+    total_count: int | None
+    url: str
+
+
+def parse_study(payload: Payload, study: Any) -> TrialRecord:
+    """Build a TrialRecord from one v2 study object; raise MalformedResponse if the identity is missing."""
+    p = need(payload, study, "protocolSection", dict)
+    interventions = opt(payload, p, "armsInterventionsModule.interventions", list, [])
+    return TrialRecord(
+        nct_id=need(payload, p, "identificationModule.nctId", str),
+        brief_title=opt(payload, p, "identificationModule.briefTitle", str, ""),
+        official_title=opt(payload, p, "identificationModule.officialTitle", str, ""),
+        overall_status=need(payload, p, "statusModule.overallStatus", str),
+        why_stopped=opt(payload, p, "statusModule.whyStopped", str, ""),
+        phases=tuple(opt(payload, p, "designModule.phases", list, [])),
+        study_type=opt(payload, p, "designModule.studyType", str, ""),
+        allocation=opt(payload, p, "designModule.designInfo.allocation", str, ""),
+        enrollment=opt(payload, p, "designModule.enrollmentInfo.count", int),
+        start_date=opt(payload, p, "statusModule.startDateStruct.date", str, ""),
+        completion_date=opt(payload, p, "statusModule.completionDateStruct.date", str, ""),
+        conditions=tuple(opt(payload, p, "conditionsModule.conditions", list, [])),
+        interventions=tuple(need(payload, i, "name", str) for i in interventions),
+        brief_summary=opt(payload, p, "descriptionModule.briefSummary", str, ""),
+        has_results=opt(payload, study, "hasResults", bool),
+        last_update_date=opt(payload, p, "statusModule.lastUpdatePostDateStruct.date", str, ""),
+    )
+
+
+def _page(payload: Payload) -> TrialPage:
+    studies = need(payload, payload.body, "studies", list)
+    token = opt(payload, payload.body, "nextPageToken", str)
+    return TrialPage(
+        trials=tuple(parse_study(payload, study) for study in studies),
+        total_count=opt(payload, payload.body, "totalCount", int),
+        next_page_token=token or None,
+    )
+
+
+def iter_pages(*, condition: str, intervention: str = "", page_size: int = 100) -> Iterator[TrialPage]:
+    """Yield the pages of a search, following nextPageToken; a repeated token is malformed."""
+    params: dict[str, str | int] = {"query.cond": condition, "pageSize": page_size, "countTotal": "true"}
+    params["fields"] = FIELDS
+    if intervention:
+        params["query.intr"] = intervention
+    seen: set[str] = set()
+    for _ in range(MAX_PAGES):
+        payload = transport.get_json(SOURCE, f"{settings.CLINICALTRIALS_BASE_URL}/studies", params=params)
+        page = _page(payload)
+        yield page
+        if page.next_page_token is None:
+            return
+        if page.next_page_token in seen:
+            raise payload.malformed(f"nextPageToken {page.next_page_token!r} repeats an earlier page")
+        seen.add(page.next_page_token)
+        params["pageToken"] = page.next_page_token
+
+
+def search_studies(*, condition: str, intervention: str = "", page_size: int = 100) -> TrialSearch:
+    """Return every study matching condition and intervention (up to MAX_PAGES pages)."""
+    trials: list[TrialRecord] = []
+    total: int | None = None
+    for number, page in enumerate(iter_pages(condition=condition, intervention=intervention, page_size=page_size)):
+        if number == 0:
+            total = page.total_count
+        trials.extend(page.trials)
+    url = transport.query_url(
+        f"{settings.CLINICALTRIALS_BASE_URL}/studies",
+        {"query.cond": condition, "query.intr": intervention, "pageSize": page_size},
+    )
+    return TrialSearch(trials=tuple(trials), total_count=total, url=url)
+
+
+def get_study(nct_id: str) -> TrialRecord:
+    """Return one study; raise NotFound for an unknown NCT id."""
+    if not re.fullmatch(r"NCT\d{8}", nct_id):
+        raise ValueError(f"{nct_id!r} is not an NCT id (NCT followed by 8 digits)")
+    payload = transport.get_json(
+        SOURCE, f"{settings.CLINICALTRIALS_BASE_URL}/studies/{nct_id}", params={"fields": FIELDS}
+    )
+    return parse_study(payload, payload.body)

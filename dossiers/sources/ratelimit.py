@@ -1,0 +1,173 @@
+"""Per-source request rate limit shared by every worker process through Redis (in-process without Redis).
+
+Algorithm: evenly spaced slots (GCRA without burst). Each caller atomically reserves the next free slot
+(a short Lua script on the Redis clock, so every process agrees on time) and sleeps until it; nobody
+polls. Even spacing rather than a window counter: a counter lets a window's whole allowance leave in one
+burst, and two bursts either side of a window edge look like twice the rate to the server.
+
+Slots are spaced `SPACING_MARGIN` wider than the limit implies: a request leaves a little after its slot
+(scheduling, connection set-up), and a late request followed by a punctual one would otherwise put
+limit + 1 requests inside one period as the server counts them. The margin absorbs 5 % of a period
+of lateness and costs 5 % of throughput.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from redis.commands.core import Script
+
+from dossiers.sources.errors import RateLimitTimeout
+
+SPACING_MARGIN = 1.05
+KEY_PREFIX = "portal:ratelimit:"
+
+# Source name -> setting holding its (requests, period in seconds) limit.
+RATE_SETTINGS = {
+    "clinicaltrials": "CLINICALTRIALS_RATE_LIMIT",
+    "pubmed": "NCBI_RATE_LIMIT",
+    "openfda": "OPENFDA_RATE_LIMIT",
+    "rxnav": "RXNAV_RATE_LIMIT",
+}
+
+# KEYS[1] holds the next free slot (µs on the Redis clock). ARGV: interval µs, max wait µs.
+# Returns the wait in µs, or -wait when it exceeds the maximum (nothing is reserved then).
+# Numbers are written with %.0f: Lua's default tostring keeps 14 digits and would round the µs clock.
+_RESERVE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local wait = slot - now
+if wait > tonumber(ARGV[2]) then return -wait end
+redis.call('SET', KEYS[1], string.format('%.0f', slot + interval), 'PX', math.ceil((wait + interval) / 1000) + 1000)
+return wait
+"""
+
+# Push the next free slot to at least now + ARGV[1] µs (a source's Retry-After holds every worker back).
+_PAUSE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local until_ = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], string.format('%.0f', until_), 'PX', math.ceil((until_ - now) / 1000) + 1000)
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A limit of `requests` per `period` seconds."""
+
+    requests: int
+    period: float
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two slots, margin included."""
+        return self.period / self.requests * SPACING_MARGIN
+
+
+def rate_for(source: str) -> Rate:
+    """Return the configured rate of `source`."""
+    try:
+        setting = RATE_SETTINGS[source]
+    except KeyError:
+        raise ValueError(f"unknown source {source!r}; known: {', '.join(sorted(RATE_SETTINGS))}") from None
+    requests, period = getattr(settings, setting)
+    return Rate(requests=requests, period=period)
+
+
+class _LocalSlots:
+    """The same slot reservation for a single process, on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def reserve(self, source: str, interval: float, max_wait: float) -> float | None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next.get(source, 0.0), now)
+            if slot - now > max_wait:
+                return None
+            self._next[source] = slot + interval
+            return slot - now
+
+    def pause(self, source: str, seconds: float) -> None:
+        with self._lock:
+            self._next[source] = max(self._next.get(source, 0.0), time.monotonic() + seconds)
+
+    def reset(self, source: str) -> None:
+        with self._lock:
+            self._next.pop(source, None)
+
+
+@dataclass(frozen=True)
+class _RedisSlots:
+    """The slot scripts registered on one Redis client (EVALSHA after the first call)."""
+
+    client: redis.Redis
+    reserve: Script
+    pause: Script
+
+
+_local = _LocalSlots()
+_redis_slots: dict[tuple[int, str], _RedisSlots] = {}
+
+
+def _redis() -> _RedisSlots | None:
+    """Return this process's Redis scripts, or None without REDIS_URL (a fork gets its own connection)."""
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    key = (os.getpid(), url)
+    if key not in _redis_slots:
+        client = redis.Redis.from_url(url)
+        _redis_slots[key] = _RedisSlots(
+            client=client, reserve=client.register_script(_RESERVE_LUA), pause=client.register_script(_PAUSE_LUA)
+        )
+    return _redis_slots[key]
+
+
+def acquire(source: str) -> float:
+    """Block until `source` may be called; return the seconds waited. Raise RateLimitTimeout past the max wait."""
+    rate = rate_for(source)
+    max_wait = settings.SOURCES_RATE_LIMIT_MAX_WAIT
+    scripts = _redis()
+    if scripts is None:
+        wait = _local.reserve(source, rate.interval, max_wait)
+    else:
+        micros = int(scripts.reserve(keys=[KEY_PREFIX + source], args=[int(rate.interval * 1e6), int(max_wait * 1e6)]))
+        wait = None if micros < 0 else micros / 1e6
+    if wait is None:
+        raise RateLimitTimeout(
+            f"rate limit {rate.requests}/{rate.period:g}s would need a wait over the {max_wait:g} s allowed",
+            source=source,
+            url="",
+        )
+    if wait > 0:
+        time.sleep(wait)
+    return wait
+
+
+def pause(source: str, seconds: float) -> None:
+    """Hold every caller of `source` back for `seconds` (the source asked us to, with Retry-After)."""
+    scripts = _redis()
+    if scripts is None:
+        _local.pause(source, seconds)
+    else:
+        scripts.pause(keys=[KEY_PREFIX + source], args=[int(seconds * 1e6)])
+
+
+def reset(source: str) -> None:
+    """Forget the reserved slots of `source` (tests, or after changing its rate)."""
+    scripts = _redis()
+    if scripts is None:
+        _local.reset(source)
+    else:
+        scripts.client.delete(KEY_PREFIX + source)
