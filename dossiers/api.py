@@ -1,0 +1,365 @@
+"""Read-only API of markets, drugs, dossiers, candidates, predictions, trials and publications.
+
+Every queryset starts from `markets_visible_to(user)`: another market team's objects are 404, never 403,
+so their existence does not leak. Relations the serializers walk are loaded up front (query-count tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import Exists, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import filters, viewsets
+from rest_framework.routers import SimpleRouter
+
+from dossiers import serializers as out
+from dossiers.models import (
+    Candidate,
+    CandidatePublication,
+    CandidateTrial,
+    ClinicalTrial,
+    Decision,
+    Dossier,
+    Drug,
+    EvidenceLevel,
+    Market,
+    Prediction,
+    Publication,
+)
+from dossiers.selectors import markets_visible_to
+from portal.api.etags import ETagMixin
+from portal.api.pagination import PredictionCursorPagination
+
+# ---------------------------------------------------------------- examples
+
+MARKET_EXAMPLE = {"id": 1, "code": "IN", "name": "India", "regulator": "CDSCO", "registration_term": "registrations"}
+DRUG_REF = {"id": 7, "name": "Lenalidomide"}
+MARKET_REF = {"id": 1, "code": "IN", "name": "India"}
+CANDIDATE_EXAMPLE = {
+    "id": 42,
+    "dossier": 3,
+    "drug": DRUG_REF,
+    "market": MARKET_REF,
+    "disease": "Systemic lupus erythematosus",
+    "title": "Lenalidomide: From Multiple Myeloma to Systemic Lupus Erythematosus",
+    "txgnn_score": 0.9981,
+    "txgnn_rank": 1,
+    "source": "DL",
+    "confidence": "high",
+    "evidence_level": "L4",
+    "decision_stage": "S1",
+    "status": "in_review",
+    "recommended_decision": "guardrails",
+    "summary": "Immunomodulator with case-series evidence in refractory cutaneous lupus.",
+    "version": 5,
+    "created_at": "2026-03-01T09:30:00Z",
+    "updated_at": "2026-03-04T14:02:11Z",
+}
+DOSSIER_EXAMPLE = {
+    "id": 3,
+    "drug": DRUG_REF,
+    "market": MARKET_REF,
+    "title": "Lenalidomide: From Multiple Myeloma to Systemic Lupus Erythematosus",
+    "market_status": "marketed",
+    "registration_count": 12,
+    "reported_indication_count": 9,
+    "interaction_total": 47,
+    "version": 2,
+    "created_at": "2026-03-01T09:30:00Z",
+    "updated_at": "2026-03-02T10:00:00Z",
+}
+PREDICTION_EXAMPLE = {
+    "id": 90211,
+    "market": MARKET_REF,
+    "drug": DRUG_REF,
+    "disease": "Systemic lupus erythematosus",
+    "score": 0.9981,
+    "rank": 1,
+    "source": "DL",
+    "confidence": "high",
+    "license_id": "",
+    "brand_name": "Lenalid",
+    "imported_at": "2026-02-28T22:00:00Z",
+}
+TRIAL_EXAMPLE = {
+    "id": 5,
+    "nct_id": "NCT01408199",
+    "title": "Lenalidomide in Cutaneous Lupus",
+    "phase": "Phase 2",
+    "status": "Completed",
+    "why_stopped": "",
+    "enrollment": 15,
+    "start_date": "2011-08",
+    "completion_date": "2014-05",
+    "conditions": ["Cutaneous Lupus Erythematosus"],
+    "interventions": ["Lenalidomide"],
+    "brief_summary": "Open-label pilot study.",
+    "has_results": True,
+    "last_update": "2019-02-01",
+    "registry_url": "https://clinicaltrials.gov/study/NCT01408199",
+    "origin": "source",
+    "origin_name": "ClinicalTrials.gov",
+    "origin_line": None,
+    "origin_query": "lenalidomide AND lupus",
+    "retrieved_at": "2026-03-01T09:31:00Z",
+}
+PUBLICATION_EXAMPLE = {
+    "id": 8,
+    "pmid": "21445556",
+    "year": 2011,
+    "study_type": "Case series",
+    "journal": "Arch Dermatol",
+    "title": "Lenalidomide for refractory cutaneous lupus",
+    "authors": ["Cortés-Hernández J", "Ávila G"],
+    "doi": "",
+    "abstract": "",
+    "pubmed_url": "https://pubmed.ncbi.nlm.nih.gov/21445556/",
+    "origin": "source",
+    "origin_name": "PubMed",
+    "origin_line": None,
+    "origin_query": "lenalidomide lupus",
+    "retrieved_at": "2026-03-01T09:31:00Z",
+}
+
+
+def _examples(name: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The list and retrieve schemas of a read-only viewset, each with a response example."""
+    return {
+        "list": extend_schema(examples=[OpenApiExample(name, value=value, response_only=True)]),
+        "retrieve": extend_schema(examples=[OpenApiExample(name, value=value, response_only=True)]),
+    }
+
+
+# ---------------------------------------------------------------- filters
+
+
+class CandidateFilter(django_filters.FilterSet):
+    market = django_filters.CharFilter(field_name="dossier__market__code", lookup_expr="iexact", label="Market code")
+    drug = django_filters.NumberFilter(field_name="dossier__drug_id", label="Drug id")
+    disease = django_filters.CharFilter(lookup_expr="icontains", label="Disease contains")
+    status = django_filters.MultipleChoiceFilter(choices=Candidate.Status.choices, label="Status (repeatable)")
+    evidence_level = django_filters.MultipleChoiceFilter(choices=EvidenceLevel.choices, label="Evidence level")
+    decision = django_filters.ChoiceFilter(
+        field_name="recommended_decision", choices=Decision.choices, label="Recommended decision"
+    )
+    min_score = django_filters.NumberFilter(field_name="txgnn_score", lookup_expr="gte", label="Minimum TxGNN score")
+
+    class Meta:
+        model = Candidate
+        fields: list[str] = []
+
+
+class DossierFilter(django_filters.FilterSet):
+    market = django_filters.CharFilter(field_name="market__code", lookup_expr="iexact", label="Market code")
+    drug = django_filters.NumberFilter(field_name="drug_id", label="Drug id")
+    market_status = django_filters.ChoiceFilter(choices=Dossier.MarketStatus.choices)
+
+    class Meta:
+        model = Dossier
+        fields: list[str] = []
+
+
+class PredictionFilter(django_filters.FilterSet):
+    market = django_filters.CharFilter(field_name="market__code", lookup_expr="iexact", label="Market code")
+    drug = django_filters.NumberFilter(field_name="drug_id", label="Drug id")
+    min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte", label="Minimum score")
+
+    class Meta:
+        model = Prediction
+        fields: list[str] = []
+
+
+class EvidenceFilter(django_filters.FilterSet):
+    candidate = django_filters.NumberFilter(method="filter_candidate", label="Linked to candidate id")
+
+    class Meta:
+        fields: list[str] = []
+
+    def filter_candidate(self, queryset: QuerySet[Any], name: str, value: int) -> QuerySet[Any]:
+        # One filter() call, so the candidate must itself be visible: no hints about other markets.
+        visible = markets_visible_to(self.request.user)  # type: ignore[union-attr]
+        return queryset.filter(
+            candidate_links__candidate_id=value, candidate_links__candidate__dossier__market__in=visible
+        )
+
+
+class TrialFilter(EvidenceFilter):
+    class Meta:
+        model = ClinicalTrial
+        fields = ["nct_id", "phase", "status"]
+
+
+class PublicationFilter(EvidenceFilter):
+    class Meta:
+        model = Publication
+        fields = ["pmid", "year", "study_type"]
+
+
+# ---------------------------------------------------------------- viewsets
+
+
+class VisibleMixin:
+    """`self.visible_markets()`: the markets the requesting user may see, as a subquery."""
+
+    request: Any
+
+    def visible_markets(self) -> QuerySet[Market]:
+        return markets_visible_to(self.request.user)
+
+
+@extend_schema_view(**_examples("India", MARKET_EXAMPLE))
+@extend_schema(tags=["markets"])
+class MarketViewSet(VisibleMixin, viewsets.ReadOnlyModelViewSet):
+    """Markets of the user's teams (all markets for admins)."""
+
+    serializer_class = out.MarketSerializer
+
+    def get_queryset(self) -> QuerySet[Market]:
+        return self.visible_markets().order_by("code")
+
+
+@extend_schema_view(**_examples("Lenalidomide", {**DRUG_REF, "synonyms": ["Revlimid"], "approvals": []}))
+@extend_schema(tags=["drugs"])
+class DrugViewSet(VisibleMixin, viewsets.ReadOnlyModelViewSet):
+    """Drugs with a dossier or a prediction in a market the user sees."""
+
+    serializer_class = out.DrugSerializer
+    filter_backends = [filters.SearchFilter, filters.OrderingFilter]
+    search_fields = ["name", "drugbank_id"]
+    ordering_fields = ["name"]
+
+    def get_queryset(self) -> QuerySet[Drug]:
+        visible = self.visible_markets()
+        in_dossier = Dossier.objects.filter(drug=OuterRef("pk"), market__in=visible)
+        in_prediction = Prediction.objects.filter(drug=OuterRef("pk"), market__in=visible)
+        return (
+            Drug.objects.filter(Q(Exists(in_dossier)) | Q(Exists(in_prediction)))
+            .prefetch_related("approvals")
+            .order_by("name", "id")
+        )
+
+
+@extend_schema_view(**_examples("Lenalidomide in India", DOSSIER_EXAMPLE))
+@extend_schema(tags=["dossiers"])
+class DossierViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
+    """One drug in one market. The detail carries an ETag (its version) for later updates."""
+
+    filterset_class = DossierFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    search_fields = ["drug__name", "title"]
+    ordering_fields = ["updated_at", "drug__name"]
+
+    def get_queryset(self) -> QuerySet[Dossier]:
+        queryset = Dossier.objects.filter(market__in=self.visible_markets()).select_related("drug", "market")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("interactions", "safety_statements", "data_gaps")
+        return queryset.order_by("drug__name", "market__code", "id")
+
+    def get_serializer_class(self) -> type[out.DossierSerializer]:
+        return out.DossierDetailSerializer if self.action == "retrieve" else out.DossierSerializer
+
+
+@extend_schema_view(**_examples("Lenalidomide for lupus", CANDIDATE_EXAMPLE))
+@extend_schema(tags=["candidates"])
+class CandidateViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
+    """Predicted indications under review. Filters, search and ordering as on the candidate list page."""
+
+    filterset_class = CandidateFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    search_fields = ["disease", "title", "dossier__drug__name"]
+    ordering_fields = ["txgnn_score", "txgnn_rank", "updated_at", "disease", "evidence_level", "status"]
+
+    def get_queryset(self) -> QuerySet[Candidate]:
+        queryset = Candidate.objects.filter(dossier__market__in=self.visible_markets()).select_related(
+            "dossier__drug", "dossier__market"
+        )
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                "conditions",
+                _links("trial_links", CandidateTrial, "trial"),
+                _links("publication_links", CandidatePublication, "publication"),
+            )
+        return queryset.order_by("-txgnn_score", "id")
+
+    def get_serializer_class(self) -> type[out.CandidateSerializer]:
+        return out.CandidateDetailSerializer if self.action == "retrieve" else out.CandidateSerializer
+
+
+def _links(name: str, model: type[CandidateTrial] | type[CandidatePublication], target: str) -> Prefetch:
+    return Prefetch(name, model.objects.select_related(target).order_by("position", "id"))  # type: ignore[attr-defined]
+
+
+@extend_schema_view(**_examples("Top prediction", PREDICTION_EXAMPLE))
+@extend_schema(tags=["predictions"])
+class PredictionViewSet(VisibleMixin, viewsets.ReadOnlyModelViewSet):
+    """Raw TxGNN rows, highest score first, paged by cursor (`next`/`previous` links; no page numbers)."""
+
+    serializer_class = out.PredictionSerializer
+    filterset_class = PredictionFilter
+    pagination_class = PredictionCursorPagination
+
+    def get_queryset(self) -> QuerySet[Prediction]:
+        # Unscored rows sort last; the cursor needs a non-null position on every row.
+        return (
+            Prediction.objects.filter(market__in=self.visible_markets())
+            .select_related("drug", "market")
+            .annotate(score_order=Coalesce("score", Value(-1.0), output_field=FloatField()))
+        )
+
+
+class EvidenceMixin(VisibleMixin):
+    """Trials and publications are shared; one is visible when linked to a candidate of a visible market."""
+
+    link_model: type[CandidateTrial] | type[CandidatePublication]
+    link_field: str
+
+    def visible_evidence(self, model: type[Any]) -> QuerySet[Any]:
+        links = self.link_model.objects.filter(  # type: ignore[attr-defined]
+            **{self.link_field: OuterRef("pk")}, candidate__dossier__market__in=self.visible_markets()
+        )
+        return model.objects.filter(Exists(links))
+
+
+@extend_schema_view(**_examples("Lupus trial", TRIAL_EXAMPLE))
+@extend_schema(tags=["evidence"])
+class TrialViewSet(EvidenceMixin, viewsets.ReadOnlyModelViewSet):
+    """Registered clinical trials linked to candidates the user sees."""
+
+    serializer_class = out.TrialSerializer
+    filterset_class = TrialFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter]
+    search_fields = ["nct_id", "title"]
+    link_model = CandidateTrial
+    link_field = "trial"
+
+    def get_queryset(self) -> QuerySet[ClinicalTrial]:
+        return self.visible_evidence(ClinicalTrial).distinct().order_by("nct_id")
+
+
+@extend_schema_view(**_examples("Case series", PUBLICATION_EXAMPLE))
+@extend_schema(tags=["evidence"])
+class PublicationViewSet(EvidenceMixin, viewsets.ReadOnlyModelViewSet):
+    """PubMed articles linked to candidates the user sees."""
+
+    serializer_class = out.PublicationSerializer
+    filterset_class = PublicationFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter]
+    search_fields = ["pmid", "title", "journal"]
+    link_model = CandidatePublication
+    link_field = "publication"
+
+    def get_queryset(self) -> QuerySet[Publication]:
+        return self.visible_evidence(Publication).distinct().order_by("pmid")
+
+
+router = SimpleRouter()
+router.register("markets", MarketViewSet, basename="market")
+router.register("drugs", DrugViewSet, basename="drug")
+router.register("dossiers", DossierViewSet, basename="dossier")
+router.register("candidates", CandidateViewSet, basename="candidate")
+router.register("predictions", PredictionViewSet, basename="prediction")
+router.register("trials", TrialViewSet, basename="trial")
+router.register("publications", PublicationViewSet, basename="publication")

@@ -1,0 +1,18 @@
+"""`/api/v1/`: the schema, the docs (assets served locally by drf-spectacular-sidecar) and every resource."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from dossiers.api import router as dossiers_router
+from portal.api.errors import not_found
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("", include(dossiers_router.urls)),
+    # Last: any other URL under /api/v1/ answers 404 in the API's error shape, not Django's HTML page.
+    re_path(r"^", not_found),
+]
