@@ -39,15 +39,24 @@ SEED_SECTIONS = (
 VOLATILE_KEYS = {"id", "created_at", "updated_at", "provenance", "version"}
 
 
-def _shared_dir() -> Path:
-    return Path(os.environ.get("SHARED_DIR") or settings.BASE_DIR.parent / "shared")
+# The repo carries byte-identical copies of the seed and its published Markdown (demo/ and
+# tests/fixtures/), so the round trip runs in any clone; test_repo_copies_match_shared checks them.
+REPO_COPIES = {
+    SEED_NAME: "demo/IN-lenalidomide.txt",
+    MARKDOWN_NAME: "tests/fixtures/reports/IN-lenalidomide.md",
+}
 
 
 def _shared_file(name: str) -> Path:
-    path = _shared_dir() / name
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: the seed lives in ../shared beside the repo, or set SHARED_DIR")
-    return path
+    return Path(settings.BASE_DIR) / REPO_COPIES[name]
+
+
+def test_repo_copies_match_shared() -> None:
+    shared = Path(os.environ.get("SHARED_DIR") or Path(settings.BASE_DIR).parent / "shared")
+    if not shared.is_dir():
+        pytest.skip(f"{shared} is not beside this clone; the copies were compared when they were made")
+    for name, copy in REPO_COPIES.items():
+        assert (shared / name).read_bytes() == (Path(settings.BASE_DIR) / copy).read_bytes(), name
 
 
 # An independent reader of the seed's flattened text
