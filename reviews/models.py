@@ -215,6 +215,17 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type}#{self.object_id}"
 
 
+class DeliveryState(models.TextChoices):
+    """Where one outbox row is on its way to an SMTP server (see reviews.notifications)."""
+
+    PENDING = "pending", "Waiting to be sent"
+    DIGEST = "digest", "Waiting for the daily digest"
+    SENDING = "sending", "Claimed; handed to SMTP, not yet confirmed"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Not sent (preference off, or no longer visible)"
+    FAILED = "failed", "Gave up after repeated errors"
+
+
 class Notification(models.Model):
     """Outbox: one recipient to tell about one audit event, written in the event's transaction.
 
@@ -226,17 +237,30 @@ class Notification(models.Model):
         ASSIGNED = "assigned", "Assigned to review"
         MENTIONED = "mentioned", "Mentioned in a comment"
         COMMENT = "comment", "Comment on a watched candidate"
+        EVIDENCE = "evidence_changed", "Evidence changed"
+
+    State = DeliveryState
 
     event = models.ForeignKey(AuditEvent, on_delete=models.PROTECT, related_name="notifications")
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    message_id = models.CharField(
+        max_length=200, blank=True, db_index=True, help_text="Message-ID of the email, fixed when claimed."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["event", "recipient"], name="notification_unique")]
-        indexes = [models.Index(fields=["sent_at"], name="notification_unsent")]
+        indexes = [
+            models.Index(fields=["sent_at"], name="notification_unsent"),
+            models.Index(fields=["state", "recipient"], name="notification_state"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reason} → {self.recipient_id}"
@@ -270,3 +294,54 @@ class Watch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} watches {self.candidate_id}"
+
+
+class NotificationPreference(models.Model):
+    """How one user wants review emails: at once, in one daily digest, or not at all (no row: at once)."""
+
+    class Delivery(models.TextChoices):
+        IMMEDIATE = "immediate", "Immediately"
+        DIGEST = "digest", "One daily digest"
+        OFF = "off", "Off"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    delivery = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.IMMEDIATE)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.delivery}"
+
+
+class Reminder(models.Model):
+    """One reminder email about an overdue assignment or guardrail condition: one per object, person and day."""
+
+    class Kind(models.TextChoices):
+        REVIEW_OVERDUE = "review_overdue", "Review overdue"
+        CONDITION_OVERDUE = "condition_overdue", "Guardrail condition overdue"
+
+    State = DeliveryState
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    object_id = models.BigIntegerField(help_text="Assignment or GuardrailCondition id, by kind.")
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="The day this reminder is for; the idempotency key with kind and object.")
+    due_date = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["day", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id", "recipient", "day"], name="reminder_once_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} → {self.recipient_id} on {self.day}"
