@@ -18,7 +18,15 @@ from typing import IO
 import pycountry
 import yaml
 
-from dossiers.models import Decision, Dossier, DrugInteraction, EvidenceLevel, GuardrailCondition, SafetyStatement
+from dossiers.models import (
+    DataGap,
+    Decision,
+    Dossier,
+    DrugInteraction,
+    EvidenceLevel,
+    GuardrailCondition,
+    SafetyStatement,
+)
 
 # A report is about 15 kB; anything past this is refused before it is decoded or parsed.
 MAX_REPORT_BYTES = 2 * 1024 * 1024
@@ -405,7 +413,11 @@ _SECTIONS: dict[str, str] = {
     "safety considerations": "safety",
     "conclusion and next steps": "conclusion",
     "disclaimer": "disclaimer",
+    # Written by the portal's own exporter; importing its export gives back the same dossier.
+    "data gaps": "data_gaps",
+    "review and sign-off": "ignored",
 }
+_CONDITION_STATUS = re.compile(r"\s*[*_]?\(status:\s*[a-z ]+\)[*_]?\s*$", re.I)
 _MARKET_HEADING = re.compile(r"^(.+?) Market Information$", re.I)
 
 
@@ -602,7 +614,11 @@ class _Reader:
         ):
             if key in sections:
                 reader(sections[key])
-        self.data_gaps([block for key, blocks in sections.items() if key != "toc" for block in blocks])
+        if "data_gaps" in sections:
+            self.data_gap_table(sections["data_gaps"])
+        self.data_gaps(
+            [block for key, blocks in sections.items() if key not in ("toc", "data_gaps") for block in blocks]
+        )
 
     def error(self, line: int | None, field_name: str | None, message: str) -> ReportError:
         return ReportError(self.file, line, field_name, message)
@@ -814,7 +830,9 @@ class _Reader:
             parsed.decision = overview
 
     def condition(self, block: _Block) -> None:
-        title, _, detail = block.text.partition(": ")
+        # The exporter appends "(status: open)"; the status is the portal's, not the report's.
+        text = _CONDITION_STATUS.sub("", block.text)
+        title, _, detail = text.partition(": ")
         title, detail = title.strip().rstrip(":"), detail.strip()
         if len(title) > 200:
             raise self.error(block.line, "To proceed", "a checklist item needs a short title before a colon")
@@ -827,8 +845,24 @@ class _Reader:
         self.no_stray_blocks(blocks, "Disclaimer", ("para",))
         self.parsed.disclaimer = _paragraphs(blocks)
 
+    def data_gap_table(self, blocks: list[_Block]) -> None:
+        """The exporter's "Data Gaps" table; its rows win over gaps inferred from phrases."""
+        self.no_stray_blocks(blocks, "Data Gaps", ("row",))
+        severities = {choice.lower() for choice in DataGap.Severity.values}
+        for (code, missing, severity, _status), line in self.table(
+            blocks, "Data Gaps", ("Code", "Missing", "Severity", "Status")
+        ):
+            if severity.lower() not in severities:
+                raise self.error(line, "Data Gaps", f'unknown severity "{severity}"')
+            if any(row.code == code for row in self.parsed.data_gaps):
+                raise self.error(line, "Data Gaps", f'"{code}" is listed twice')
+            self.parsed.data_gaps.append(DataGapRow(code, severity.lower(), missing, line))
+
     def data_gaps(self, blocks: list[_Block]) -> None:
+        listed = {row.code for row in self.parsed.data_gaps}
         for code, severity, pattern, description in DATA_GAP_PHRASES:
+            if code in listed:
+                continue
             for block in blocks:
                 if re.search(pattern, block.text, re.I):
                     self.parsed.data_gaps.append(DataGapRow(code, severity, description, block.line))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import transaction
 
 pytestmark = pytest.mark.django_db
@@ -305,3 +305,28 @@ def _stable(text: str) -> Any:
         return value
 
     return strip(json.loads(text))
+
+
+def test_the_portal_reimports_its_own_export_unchanged(tmp_path: Path) -> None:
+    """An exported Markdown dossier (with its Data Gaps table and checklist statuses) imports back as is."""
+    _import(_shared_file(SEED_NAME))
+    first = _export(), _stable(_export("json"))
+    exported = tmp_path / "exported.md"
+    exported.write_text(first[0], encoding="utf-8")
+    out = StringIO()
+    call_command("import_dossier", str(exported), "--market", "IN", stdout=out)
+    assert re.search(r"total\s+created\s+0\s+", out.getvalue()), out.getvalue()
+    again = _export(), _stable(_export("json"))
+    assert again[0].splitlines() == first[0].splitlines()
+    assert again[1] == first[1]
+
+
+def test_an_exported_data_gap_table_with_a_bad_severity_names_its_line(tmp_path: Path) -> None:
+    _import(_shared_file(SEED_NAME))
+    markdown = _export()
+    broken = markdown.replace("| Blocking | Open |", "| Urgent | Open |")
+    line = next(number for number, text in enumerate(broken.splitlines(), 1) if "| Urgent |" in text)
+    path = tmp_path / "broken.md"
+    path.write_text(broken, encoding="utf-8")
+    with pytest.raises(CommandError, match=rf'broken.md, line {line}, field "Data Gaps": unknown severity "Urgent"'):
+        call_command("import_dossier", str(path), "--market", "IN", stdout=StringIO())
