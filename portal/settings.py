@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "accounts",
     "dossiers",
     "reviews",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,12 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TIMEZONE = TIME_ZONE
+
+# Outgoing webhooks (webhooks/): attempts per delivery, backoff between them (seconds, with jitter), timeout.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_BACKOFF_BASE = env_float("WEBHOOK_BACKOFF_BASE", 2.0)
+WEBHOOK_BACKOFF_MAX = env_float("WEBHOOK_BACKOFF_MAX", 600.0)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0, minimum=0.001)
 
 # API: personal tokens (accounts/) or the browser session; one error shape; throttles per token and per user.
 # Rates are "N/s", "N/min" or "N/hour" (DRF reads the unit's first letter), checked so a typo fails at start.

@@ -1,0 +1,234 @@
+"""Every write of the webhooks app: publish an event to the endpoints that want it, record attempts, replay.
+
+`webhook_event_publish` is what other apps call (reviews for status changes and sign-offs, the evidence
+refresh for new evidence). Delivery rows are unique per (endpoint, event, key), so publishing the same
+key twice sends nothing more; the HTTP work happens in `webhooks.tasks.deliver`, enqueued after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.roles import Role, has_role
+from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
+from webhooks.signing import delivery_body, delivery_headers
+
+logger = logging.getLogger(__name__)
+EXCERPT_CHARS = 1000
+
+
+def _enqueue(delivery_ids: list[int]) -> None:
+    from webhooks.tasks import deliver  # the task module imports this one
+
+    for delivery_id in delivery_ids:
+        transaction.on_commit(lambda pk=delivery_id: deliver.delay(pk))  # type: ignore[misc]
+
+
+@transaction.atomic
+def webhook_event_publish(*, event: str, key: str, payload: dict[str, Any], market_id: int | None) -> list[int]:
+    """Create one delivery per active endpoint that wants this event for this market; return the new ids.
+
+    Idempotent on `key`: an endpoint that already has a delivery for (event, key) gets no second one.
+    """
+    if event not in Event.values:
+        raise ValidationError({"event": f"{event!r} is not one of {', '.join(Event.values)}."})
+    if not key:
+        raise ValidationError({"key": "An idempotency key is required."})
+    endpoints = [endpoint for endpoint in Endpoint.objects.filter(active=True) if endpoint.wants(event, market_id)]
+    done = set(
+        Delivery.objects.filter(endpoint__in=endpoints, event=event, key=key).values_list("endpoint_id", flat=True)
+    )
+    wanted = [endpoint for endpoint in endpoints if endpoint.pk not in done]
+    if not wanted:
+        return []
+    rows = [Delivery(endpoint=endpoint, event=event, key=key, payload=payload) for endpoint in wanted]
+    # A concurrent publish of the same key may win the race: the unique constraint keeps one row.
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    created = list(
+        Delivery.objects.filter(endpoint__in=wanted, event=event, key=key, attempts=0, replay_count=0).values_list(
+            "pk", flat=True
+        )
+    )
+    _enqueue(created)
+    return created
+
+
+def audit_event_publish(*, event_id: int) -> list[int]:
+    """Publish the webhooks a review audit row stands for: a status change, and a sign-off.
+
+    Called by reviews after the audit row commits. The payload never carries review votes (blindness).
+    """
+    from reviews.models import AuditEvent, SignOff  # reviews imports this module
+
+    audit = (
+        AuditEvent.objects.select_related("actor", "candidate__dossier__drug", "candidate__dossier__market")
+        .filter(pk=event_id)
+        .first()
+    )
+    if audit is None or audit.candidate is None or audit.from_state == audit.to_state:
+        return []
+    candidate = audit.candidate
+    market = candidate.dossier.market
+    payload: dict[str, Any] = {
+        "candidate": {
+            "id": candidate.pk,
+            "drug": candidate.dossier.drug.name,
+            "disease": candidate.disease,
+            "market": market.code,
+        },
+        "from_status": audit.from_state,
+        "to_status": audit.to_state,
+        "action": audit.action,
+        "actor": audit.actor.get_username() if audit.actor else None,
+        "at": audit.at.isoformat(),
+        "links": {
+            "api": settings.SITE_URL + reverse("api:candidate-detail", args=[candidate.pk]),
+            "page": settings.SITE_URL + reverse("dossiers:candidate_detail", args=[candidate.pk]),
+        },
+    }
+    key = f"audit:{audit.pk}"
+    created = webhook_event_publish(event=Event.STATUS_CHANGED, key=key, payload=payload, market_id=market.pk)
+    if audit.action == "candidate.sign_off" and audit.object_type == "reviews.signoff":
+        signoff = SignOff.objects.filter(pk=audit.object_id).first()
+        if signoff is not None:
+            signed = {
+                **payload,
+                "decision": signoff.decision,
+                "meaning": signoff.meaning,
+                "signer": signoff.signer_name,
+            }
+            created += webhook_event_publish(event=Event.SIGNED_OFF, key=key, payload=signed, market_id=market.pk)
+    return created
+
+
+@transaction.atomic
+def delivery_attempt_record(
+    *,
+    delivery_id: int,
+    response_code: int | None,
+    response_text: str,
+    error: str,
+    duration_ms: int,
+    succeeded: bool,
+    final: bool,
+) -> Delivery:
+    """Log one HTTP attempt and move the delivery to succeeded, or to failed when no retry is left."""
+    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    number = delivery.attempt_log.count() + 1
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=number,
+        replay=delivery.replay_count > 0,
+        requested_by_id=delivery.replayed_by_id,
+        response_code=response_code,
+        response_excerpt=response_text[:EXCERPT_CHARS],
+        error=error[:EXCERPT_CHARS],
+        duration_ms=duration_ms,
+        succeeded=succeeded,
+    )
+    now = timezone.now()
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_response_code = response_code
+    delivery.last_response_excerpt = response_text[:EXCERPT_CHARS]
+    delivery.last_error = error[:EXCERPT_CHARS]
+    if succeeded:
+        delivery.status, delivery.delivered_at = Delivery.Status.SUCCEEDED, now
+    elif final:
+        delivery.status = Delivery.Status.FAILED
+    delivery.save()
+    return delivery
+
+
+@transaction.atomic
+def delivery_replay(*, delivery_id: int, by: User) -> Delivery:
+    """Send a delivery again with the same payload and delivery id, so the receiver can dedupe."""
+    if not has_role(by, Role.ADMIN):
+        raise PermissionDenied("Only admins can replay webhook deliveries.")
+    delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
+    if not delivery.endpoint.active:
+        raise ValidationError(f"Endpoint {delivery.endpoint} is inactive; activate it before replaying.")
+    delivery.status = Delivery.Status.PENDING
+    delivery.attempts = 0
+    delivery.replay_count += 1
+    delivery.replayed_by, delivery.replayed_at = by, timezone.now()
+    delivery.save(update_fields=["status", "attempts", "replay_count", "replayed_by", "replayed_at"])
+    logger.info("webhook delivery %s replayed by %s", delivery.uuid, by.get_username())
+    _enqueue([delivery.pk])
+    return delivery
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What one run of `delivery_send` did; `retry_in` is set when the task should try again later."""
+
+    sent: bool
+    status: str
+    retry_in: float | None = None
+
+
+def _retryable(code: int | None) -> bool:
+    return code is None or code >= 500 or code in (408, 429)
+
+
+def backoff_seconds(attempt: int, retry_after: str | None = None) -> float:
+    """Exponential backoff with equal jitter after the given attempt; a receiver's Retry-After wins if longer."""
+    ceiling = min(settings.WEBHOOK_BACKOFF_MAX, settings.WEBHOOK_BACKOFF_BASE * 2 ** (attempt - 1))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  (jitter, not security)
+    if retry_after and retry_after.strip().isdigit():
+        delay = max(delay, min(float(retry_after), settings.WEBHOOK_BACKOFF_MAX))
+    return delay
+
+
+@transaction.atomic
+def delivery_send(*, delivery_id: int) -> SendOutcome:
+    """POST a pending delivery once and log the attempt; a delivery that is not pending is never sent.
+
+    The row stays locked while the request runs, so two copies of the task cannot both send it.
+    """
+    delivery = (
+        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("endpoint")
+        .filter(pk=delivery_id)
+        .first()
+    )
+    if delivery is None:
+        return SendOutcome(sent=False, status="locked or missing")
+    if delivery.status != Delivery.Status.PENDING:
+        return SendOutcome(sent=False, status=delivery.status)
+    body = delivery_body(delivery)
+    headers = delivery_headers(delivery, body=body, timestamp=str(int(time.time())))
+    code, text, error, retry_after = None, "", "", None
+    started = time.monotonic()
+    try:
+        response = requests.post(
+            delivery.endpoint.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT, allow_redirects=False
+        )
+        code, text, retry_after = response.status_code, response.text, response.headers.get("Retry-After")
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    succeeded = code is not None and 200 <= code < 300
+    final = succeeded or not _retryable(code) or delivery.attempts + 1 >= settings.WEBHOOK_MAX_ATTEMPTS
+    delivery = delivery_attempt_record(
+        delivery_id=delivery.pk,
+        response_code=code,
+        response_text=text,
+        error=error,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        succeeded=succeeded,
+        final=final,
+    )
+    retry_in = None if final else backoff_seconds(delivery.attempts, retry_after)
+    return SendOutcome(sent=True, status=delivery.status, retry_in=retry_in)

@@ -1,0 +1,22 @@
+"""Celery tasks of the webhooks app: load by id, call the service, own the retries."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+
+from webhooks.services import delivery_send
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def deliver(self: Task, delivery_id: int) -> str:
+    """Send one webhook delivery; retry later (backoff with jitter) while the service asks for it."""
+    outcome = delivery_send(delivery_id=delivery_id)
+    if outcome.retry_in is not None:
+        logger.info("webhook delivery %s: retry in %.1fs", delivery_id, outcome.retry_in)
+        # The attempt count lives on the row (WEBHOOK_MAX_ATTEMPTS), not in Celery's retry counter.
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
