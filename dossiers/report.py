@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -290,10 +291,22 @@ def _interaction_list(dossier: Dossier, interactions: list[DrugInteraction]) -> 
         names = ", ".join(i.interacting_drug for i in group)
         if more and sev == present[-1]:
             names += ", and others"
-        notes = list(dict.fromkeys(i.note for i in group if i.note))
+        qualifier, notes = _split_interaction_notes(group)
         note = f" — {'; '.join(notes)}" if notes else ""
-        lines.append(f"- **{DrugInteraction.Severity(sev).label} severity:** {names}{note}")
+        lines.append(f"- **{DrugInteraction.Severity(sev).label} severity{qualifier}:** {names}{note}")
     return "\n".join(lines)
+
+
+def _split_interaction_notes(group: list[DrugInteraction]) -> tuple[str, list[str]]:
+    """A leading "(…)" of the notes is the report's qualifier, written before the colon as in the seed."""
+    qualifier, notes = "", []
+    for interaction in group:
+        note = interaction.note
+        if match := re.match(r"^(\([^)]*\))\s*(.*)$", note, re.S):
+            qualifier, note = f" {match.group(1)}", match.group(2)
+        if note and note not in notes:
+            notes.append(note)
+    return qualifier, notes
 
 
 def _data_gap_section(dossier: Dossier) -> list[str]:

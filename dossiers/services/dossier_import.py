@@ -37,7 +37,7 @@ from dossiers.models import (
     SafetyStatement,
 )
 from dossiers.permissions import can_curate, can_import
-from dossiers.report_parser import ParsedDossier, ReportError, parse_report, read_report_bytes
+from dossiers.report_parser import InteractionGroup, ParsedDossier, ReportError, parse_report, read_report_bytes
 
 CYTOTOXICITY_FIELDS = (
     "cytotoxicity_classification",
@@ -325,7 +325,7 @@ class _DossierWriter:
         for group in self.parsed.interactions:
             for name in group.names:
                 found = DrugInteraction.objects.filter(dossier=dossier, interacting_drug__iexact=name).first()
-                values = {"severity": group.severity, "note": group.note, "position": position}
+                values = {"severity": group.severity, "note": _interaction_note(group), "position": position}
                 self.upsert(DrugInteraction, found, {"dossier": dossier, "interacting_drug": name}, values, group.line)
                 position += 1
                 listed.append(found.interacting_drug if found else name)
@@ -365,3 +365,9 @@ def _tier(study_type: str) -> int | None:
 
 def _table_name(model: type[models.Model]) -> str:
     return str(model._meta.verbose_name_plural).title()
+
+
+def _interaction_note(group: InteractionGroup) -> str:
+    """The group's note; a bracketed qualifier ("clinical significance to be evaluated") is kept as "(…)"."""
+    qualifier = f"({group.qualifier})" if group.qualifier else ""
+    return " ".join(part for part in (qualifier, group.note) if part)

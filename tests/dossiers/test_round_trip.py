@@ -281,6 +281,8 @@ def test_seed_imported_twice_exports_every_fact() -> None:
     facts = read_seed(seed.read_text(encoding="utf-8"))
     assert missing_facts(facts, markdown) == []
     assert missing_prose(facts, markdown) == []
+    # The seed's bracketed qualifier of a severity group survives, written where the seed has it.
+    assert "**Unknown severity (clinical significance to be evaluated):** Metformin," in markdown
 
 
 def test_markdown_form_gives_the_same_export() -> None:
