@@ -220,6 +220,10 @@ class SafetyStatement(Provenance):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     text = models.TextField()
     position = models.PositiveIntegerField(default=0)
+    source_id = models.CharField(max_length=100, blank=True, help_text="The source's record id, e.g. a label set id.")
+    source_updated = models.CharField(
+        max_length=20, blank=True, help_text="The source's last update of the record, e.g. label effective time."
+    )
 
     class Meta:
         ordering = ["dossier", "kind", "position", "id"]
@@ -323,6 +327,15 @@ class Candidate(models.Model):
     trials_total_capped = models.BooleanField(default=False, help_text="The total is a page cap: show ≥ N.")
     publications_reported_total = models.PositiveIntegerField(null=True, blank=True)
     publications_total_capped = models.BooleanField(default=False)
+    computed_evidence_level = models.CharField(
+        max_length=2, choices=EvidenceLevel.choices, blank=True, help_text="By the rules of dossiers/evidence_level.py."
+    )
+    evidence_level_reasons = models.JSONField(
+        default=list, blank=True, help_text="The items that produced the computed level."
+    )
+    evidence_refreshed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a refresh of its sources last finished without error."
+    )
     version = models.PositiveIntegerField(default=1, help_text="Raised on every edit; guards concurrent saves.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -299,6 +299,9 @@ SPECTACULAR_SETTINGS = {
         "ConditionStatusEnum": "dossiers.models.GuardrailCondition.Status",
         "DataGapSeverityEnum": "dossiers.models.DataGap.Severity",
         "InteractionSeverityEnum": "dossiers.models.DrugInteraction.Severity",
+        "DecisionEnum": "dossiers.models.Decision",
+        "EvidenceLevelEnum": "dossiers.models.EvidenceLevel",
+        "DecisionStageEnum": "dossiers.models.DecisionStage",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

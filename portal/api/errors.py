@@ -33,6 +33,14 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
+class Conflict(exceptions.APIException):
+    """The object is not in a state that allows this action (e.g. triaging a signed-off candidate)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object is not in a state that allows this action."
+    default_code = "invalid_state"
+
+
 def error_body(detail: str, code: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
     return {"detail": detail, "code": code, "errors": errors or {}}
 

@@ -24,6 +24,7 @@ ERROR_EXAMPLES: dict[str, tuple[str, str, str]] = {
     "401": ("Not authenticated", "Authentication credentials were not provided.", "not_authenticated"),
     "403": ("Forbidden", "This API token has read scope; it cannot change anything.", "permission_denied"),
     "404": ("Not found", "No Candidate matches the given query.", "not_found"),
+    "409": ("Wrong state", "Cannot triage candidate 42: it is signed_off; allowed from: predicted.", "invalid_state"),
     "412": ("Stale If-Match", "The candidate changed since you read it; fetch it again.", "precondition_failed"),
     "429": ("Throttled", "Request was throttled. Expected available in 12 seconds.", "throttled"),
 }
@@ -31,11 +32,11 @@ SAFE = {"get", "head", "options"}
 
 
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """Document 400/401/403/404/429 (and 412 on writes) with the Error schema on every operation."""
+    """Document 400/401/403/404/429 (and 409, 412 on writes) with the Error schema on every operation."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
-            codes = ["400", "401", "403", "404", "429"] + ([] if method in SAFE else ["412"])
+            codes = ["400", "401", "403", "404", "429"] + ([] if method in SAFE else ["409", "412"])
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(code, _error_response(code))

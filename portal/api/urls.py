@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from dossiers.api import router as dossiers_router
 from portal.api.errors import not_found
+from reviews.api import DossierExportApi
+from reviews.api import router as reviews_router
 
 app_name = "api"
 
@@ -13,6 +15,10 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("", include(dossiers_router.urls)),
+    path("", include(reviews_router.urls)),
+    re_path(
+        r"^dossiers/(?P<pk>[0-9]+)/export\.(?P<fmt>md|html|json)$", DossierExportApi.as_view(), name="dossier-export"
+    ),
     # Last: any other URL under /api/v1/ answers 404 in the API's error shape, not Django's HTML page.
     re_path(r"^", not_found),
 ]

@@ -1,14 +1,19 @@
-"""Print or save a dossier report: `export_dossier DRUG --market CODE [--candidate DISEASE] --format md|html|json`."""
+"""Print or save a dossier report: `export_dossier DRUG --market CODE [--candidate DISEASE] --format md|html|json`.
+
+Lives in `reviews` (not `dossiers`) because the report carries the review trail: signatures and decision
+history, with the votes of an incomplete round left out.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dossiers.models import Candidate, Dossier, Drug, Market
-from dossiers.report import FORMATS, ExportFormat, render_dossier
+from dossiers.report import FORMATS
+from reviews.exports import dossier_export_render
 
 
 class Command(BaseCommand):
@@ -24,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         dossier = _dossier(options["drug"], options["market"])
         candidate = _candidate(dossier, options["candidate"]) if options["candidate"] else None
-        text = render_dossier(dossier=dossier, candidate=candidate, fmt=cast(ExportFormat, options["fmt"]))
+        text = dossier_export_render(dossier=dossier, candidate=candidate, fmt=options["fmt"]).text
         output: Path | None = options["output"]
         if output is None:
             self.stdout.write(text, ending="")

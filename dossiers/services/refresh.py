@@ -1,0 +1,798 @@
+"""Refresh a candidate's or a drug's evidence from the public sources: diffs, not overwrites.
+
+One refresh request (a button press, an API call or the nightly batch) has a `request_id`; each
+(subject, source) pair of it is one `RefreshRun`, the query-log row. A run is fetched outside any
+transaction, then applied in one transaction that locks the run row and skips it when it is already
+done: a task redelivered after a worker died re-runs an unfinished run and never applies one twice.
+
+What a refresh writes:
+- Trials (ClinicalTrials.gov, by the candidate's disease and drug) and papers (PubMed, drug AND
+  disease) it has not seen for the candidate arrive as SUGGESTED links with provenance (source, query
+  URL, retrieved_at). Links a curator included or excluded are never touched or deleted.
+- A known trial whose registry fields changed (status, why stopped, phase, enrollment, results posted,
+  completion date, last update) is updated and every candidate linked to it gets an `EvidenceChange`.
+  A blank field the registry fills is filled silently; curated text (title, summary) is never replaced.
+- The drug label (openFDA) becomes SafetyStatement rows per dossier of the drug (boxed warning,
+  contraindications, warnings), kept apart from imported statements, and resolves the open data gap
+  about warnings and contraindications. RxNorm fills or corrects `Drug.rxcui`.
+- Significant changes: a new Phase 3 trial, a trial stopped for safety, a new boxed warning (a boxed
+  warning that appears or changes after the label was first retrieved).
+A malformed, failed or rate-limited query marks that run "error" (or "not queried" when the request was
+never sent) with its message; nothing stored is changed by it.
+
+Database writes name the run in `reviews.reason` (and the acting curator in `reviews.actor_id`), so
+the PostgreSQL audit triggers record them without this app importing `reviews`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from dossiers.evidence_level import evidence_level_compute, trial_phase_numbers
+from dossiers.models import (
+    Candidate,
+    CandidatePublication,
+    CandidateTrial,
+    CandidateVisit,
+    ClinicalTrial,
+    CurationStatus,
+    DataGap,
+    Drug,
+    EvidenceChange,
+    Provenance,
+    Publication,
+    RefreshRun,
+    SafetyStatement,
+)
+from dossiers.permissions import can_curate
+from dossiers.sources import clinicaltrials, openfda, pubmed, rxnorm, transport
+from dossiers.sources.clinicaltrials import TrialRecord
+from dossiers.sources.errors import RateLimitTimeout, SourceError
+from dossiers.sources.openfda import DrugLabel
+from dossiers.sources.pubmed import ArticleSummary
+from webhooks.services import webhook_event_publish
+
+Source = RefreshRun.Source
+RunStatus = RefreshRun.Status
+Kind = EvidenceChange.Kind
+CANDIDATE_SOURCES = (Source.CLINICALTRIALS, Source.PUBMED)
+DRUG_SOURCES = (Source.RXNAV, Source.OPENFDA)
+SOURCE_LABELS = {
+    Source.CLINICALTRIALS: "ClinicalTrials.gov",
+    Source.PUBMED: "PubMed",
+    Source.OPENFDA: "openFDA",
+    Source.RXNAV: "RxNorm",
+}
+# Candidates the nightly refresh keeps current: all but those set aside.
+CLOSED_STATUSES = (Candidate.Status.DEPRIORITIZED, Candidate.Status.CLEARED)
+PUBMED_RETMAX = 100
+TRIAL_PAGE_SIZE = 100
+# Registry fields whose change is news; the others are only filled when blank.
+TRIAL_TRACKED = ("status", "why_stopped", "phase", "enrollment", "has_results", "completion_date", "last_update")
+TRIAL_FILLED = ("title", "start_date", "conditions", "interventions", "brief_summary")
+PUBLICATION_FILLED = ("year", "study_type", "journal", "title", "authors", "doi", "abstract")
+# PubMed publication types, most telling first: the first one present becomes the study type.
+STUDY_TYPES = (
+    "Meta-Analysis",
+    "Systematic Review",
+    "Randomized Controlled Trial",
+    "Clinical Trial, Phase III",
+    "Clinical Trial, Phase II",
+    "Clinical Trial, Phase I",
+    "Controlled Clinical Trial",
+    "Clinical Trial",
+    "Observational Study",
+    "Multicenter Study",
+    "Case Reports",
+    "Review",
+)
+GAP_WORDS = ("warning", "contraindication")
+STATEMENT_KINDS = (
+    (SafetyStatement.Kind.BOXED_WARNING, "boxed_warning"),
+    (SafetyStatement.Kind.CONTRAINDICATION, "contraindications"),
+    (SafetyStatement.Kind.WARNING, "warnings_and_cautions"),
+)
+MAX_WEBHOOK_CHANGES = 100
+NIGHTLY_NAMESPACE = uuid.UUID("7f6d3c52-52a4-4c5e-9a39-2f0b7cbb9e11")
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class RefreshRequest:
+    """A refresh that was asked for: its id and the tasks to send once the runs are committed."""
+
+    request_id: uuid.UUID
+    candidate_ids: list[int]
+    drug_ids: list[int]
+
+
+def _pending_runs(request_id: uuid.UUID, candidates: Sequence[Candidate], by: User | None) -> RefreshRequest:
+    drug_ids = sorted({c.dossier.drug_id for c in candidates})
+    rows = [
+        RefreshRun(request_id=request_id, candidate=c, source=s, requested_by=by)
+        for c in candidates
+        for s in CANDIDATE_SOURCES
+    ]
+    rows += [
+        RefreshRun(request_id=request_id, drug_id=d, source=s, requested_by=by) for d in drug_ids for s in DRUG_SOURCES
+    ]
+    RefreshRun.objects.bulk_create(rows, ignore_conflicts=True)
+    return RefreshRequest(request_id=request_id, candidate_ids=[c.pk for c in candidates], drug_ids=drug_ids)
+
+
+@transaction.atomic
+def candidate_refresh_request(*, candidate_id: int, by: User) -> RefreshRequest:
+    """Queue a refresh of one candidate and its drug for a curator of its market; a running one is reused."""
+    candidate = _lock_candidate(candidate_id)
+    if not can_curate(by, candidate.dossier.market):
+        raise PermissionDenied("Only a curator of this market can refresh its evidence.")
+    busy = (
+        RefreshRun.objects.filter(candidate=candidate, status__in=[RunStatus.PENDING, RunStatus.RUNNING])
+        .order_by("-created_at")
+        .first()
+    )
+    if busy is not None and busy.created_at > timezone.now() - timedelta(hours=1):
+        return RefreshRequest(request_id=busy.request_id, candidate_ids=[], drug_ids=[])
+    request = _pending_runs(uuid.uuid4(), [candidate], by)
+    transaction.on_commit(lambda: _enqueue(request))
+    return request
+
+
+@transaction.atomic
+def nightly_refresh_request(*, day: str) -> RefreshRequest:
+    """Queue a refresh of every open candidate; the same `day` always gives the same request (idempotent)."""
+    request_id = uuid.uuid5(NIGHTLY_NAMESPACE, f"nightly:{day}")
+    candidates = list(Candidate.objects.exclude(status__in=CLOSED_STATUSES).select_related("dossier").order_by("id"))
+    already = set(
+        RefreshRun.objects.filter(request_id=request_id, candidate__isnull=False).values_list("candidate_id", flat=True)
+    )
+    request = _pending_runs(request_id, [c for c in candidates if c.pk not in already], None)
+    transaction.on_commit(lambda: _enqueue(request))
+    return request
+
+
+def _enqueue(request: RefreshRequest) -> None:
+    from dossiers.tasks import enqueue_refresh  # tasks import this module; the import is deferred
+
+    enqueue_refresh(request)
+
+
+def _lock_candidate(candidate_id: int) -> Candidate:
+    try:
+        return Candidate.objects.select_for_update(of=("self",)).select_related("dossier__market").get(pk=candidate_id)
+    except Candidate.DoesNotExist:
+        raise ValidationError(f"Candidate {candidate_id} does not exist.") from None
+
+
+# ---------------------------------------------------------------- runs
+
+
+@dataclass
+class Outcome:
+    """What applying one fetched answer did: counts, and the changes to record."""
+
+    total_hits: int | None
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    changes: list[EvidenceChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A source's answer: the query URL, its parameters, the reported total and the parsed records."""
+
+    query: str
+    params: dict[str, Any]
+    total_hits: int | None
+    records: Any
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source query of a refresh: what it asks (logged before it is sent), how to fetch and apply it."""
+
+    source: str
+    query: str
+    params: dict[str, Any]
+    fetch: Callable[[], Fetched]
+    apply: Callable[[RefreshRun, Fetched], Outcome]
+
+
+def _claim(request_id: uuid.UUID, job: Job, *, candidate: Candidate | None, drug: Drug | None) -> RefreshRun | None:
+    """Mark the run of (request, subject, source) running; None when a finished run already exists."""
+    with transaction.atomic():
+        run, _ = RefreshRun.objects.select_for_update().get_or_create(
+            request_id=request_id, source=job.source, candidate=candidate, drug=drug
+        )
+        if run.is_done:
+            return None
+        run.status, run.started_at, run.error = RunStatus.RUNNING, timezone.now(), ""
+        run.query, run.params = job.query, job.params
+        run.save(update_fields=["status", "started_at", "error", "query", "params"])
+        return run
+
+
+def _finish(run: RefreshRun, status: str, *, error: str = "", fetched: Fetched | None = None) -> None:
+    run.status, run.error, run.finished_at = status, error, timezone.now()
+    if fetched is not None:
+        run.query, run.params, run.total_hits = fetched.query, fetched.params, fetched.total_hits
+    run.save(update_fields=["status", "error", "finished_at", "query", "params", "total_hits"])
+
+
+def _execute(run: RefreshRun, job: Job, *, candidates: Callable[[], Iterable[Candidate]]) -> RefreshRun:
+    """Fetch (no transaction open), then apply once under the run's lock; record any failure on the run."""
+    try:
+        fetched = job.fetch()
+    except RateLimitTimeout as exc:  # the request was never sent
+        _finish(run, RunStatus.NOT_QUERIED, error=str(exc))
+        return run
+    except (SourceError, ValueError, KeyError, TypeError) as exc:
+        _finish(run, RunStatus.ERROR, error=str(exc) or type(exc).__name__)
+        return run
+    apply = job.apply
+    try:
+        with transaction.atomic():
+            locked = RefreshRun.objects.select_for_update().get(pk=run.pk)
+            if locked.is_done:  # another delivery of the same task finished it meanwhile
+                return locked
+            _name_writes(locked)
+            outcome = apply(locked, fetched)
+            locked.new_count, locked.changed_count = outcome.new, outcome.changed
+            locked.unchanged_count = outcome.unchanged
+            locked.save(update_fields=["new_count", "changed_count", "unchanged_count"])
+            empty = not outcome.new and not outcome.changed and not outcome.unchanged
+            _finish(locked, RunStatus.EMPTY if empty else RunStatus.SUCCESS, fetched=fetched)
+            for change in outcome.changes:
+                change.refresh_run = locked
+            EvidenceChange.objects.bulk_create(outcome.changes)
+            _publish_new_evidence(locked, outcome)
+            _recompute_levels(candidates())
+            if any(c.significant for c in outcome.changes):
+                transaction.on_commit(lambda: _alert(locked.pk))
+            return locked
+    except (SourceError, ValueError) as exc:  # a record that failed to parse while applying: nothing written
+        _finish(run, RunStatus.ERROR, error=str(exc), fetched=fetched)
+        return run
+
+
+def _publish_new_evidence(run: RefreshRun, outcome: Outcome) -> None:
+    """Queue the "new_evidence" webhook per market (idempotent on the run), in the run's transaction."""
+    if not outcome.changes:
+        return
+    by_market: dict[int, list[EvidenceChange]] = {}
+    markets = dict(
+        Candidate.objects.filter(pk__in={c.candidate_id for c in outcome.changes}).values_list(
+            "pk", "dossier__market_id"
+        )
+    )
+    for change in outcome.changes:
+        by_market.setdefault(markets[change.candidate_id], []).append(change)
+    for market_id, changes in by_market.items():
+        payload = {
+            "refresh_run": run.pk,
+            "source": run.source,
+            "counts": {"new": outcome.new, "changed": outcome.changed, "unchanged": outcome.unchanged},
+            "changes": [
+                {"candidate": c.candidate_id, "kind": c.kind, "significant": c.significant, "detail": c.detail}
+                for c in changes[:MAX_WEBHOOK_CHANGES]
+            ],
+            "more": max(0, len(changes) - MAX_WEBHOOK_CHANGES),
+        }
+        webhook_event_publish(event="new_evidence", key=f"refresh-run:{run.pk}", payload=payload, market_id=market_id)
+
+
+def _name_writes(run: RefreshRun) -> None:
+    """Tell the audit triggers who and what wrote the rows of this transaction."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('reviews.reason', %s, true)", [f"evidence refresh run {run.pk}"])
+        if run.requested_by_id:
+            cursor.execute("SELECT set_config('reviews.actor_id', %s, true)", [str(run.requested_by_id)])
+
+
+def _alert(run_id: int) -> None:
+    from dossiers.tasks import send_evidence_alert
+
+    send_evidence_alert(run_id)
+
+
+def _recompute_levels(candidates: Iterable[Candidate]) -> None:
+    for candidate in candidates:
+        evidence_level_recompute(candidate=candidate)
+
+
+def evidence_level_recompute(*, candidate: Candidate) -> Candidate:
+    """Store the level the documented rules give for the candidate's included evidence, with reasons."""
+    result = evidence_level_compute(candidate)
+    level, reasons = str(result.level), list(result.reasons)
+    if (candidate.computed_evidence_level, candidate.evidence_level_reasons) != (level, reasons):
+        Candidate.objects.filter(pk=candidate.pk).update(computed_evidence_level=level, evidence_level_reasons=reasons)
+        candidate.computed_evidence_level, candidate.evidence_level_reasons = level, reasons
+    return candidate
+
+
+def candidate_refresh(*, candidate_id: int, request_id: uuid.UUID) -> list[RefreshRun]:
+    """Run the candidate's trial and literature queries of one request; finished runs are left alone."""
+    candidate = Candidate.objects.select_related("dossier__drug").get(pk=candidate_id)
+    drug, disease = candidate.dossier.drug.name, candidate.disease
+    runs: list[RefreshRun] = []
+    for job in (_trials_job(drug, disease), _papers_job(drug, disease)):
+        run = _claim(request_id, job, candidate=candidate, drug=None)
+        if run is not None:
+            runs.append(_execute(run, job, candidates=lambda: [candidate]))
+    if runs and all(r.status in (RunStatus.SUCCESS, RunStatus.EMPTY) for r in runs):
+        Candidate.objects.filter(pk=candidate.pk).update(evidence_refreshed_at=timezone.now())
+    return runs
+
+
+def drug_refresh(*, drug_id: int, request_id: uuid.UUID) -> list[RefreshRun]:
+    """Run the drug's RxNorm normalisation and label query of one request."""
+    drug = Drug.objects.get(pk=drug_id)
+    runs: list[RefreshRun] = []
+
+    def candidates() -> list[Candidate]:
+        return list(Candidate.objects.filter(dossier__drug=drug))
+
+    for job in (_rxcui_job(drug.name), _label_job(drug.name)):
+        run = _claim(request_id, job, candidate=None, drug=drug)
+        if run is not None:
+            runs.append(_execute(run, job, candidates=candidates))
+    return runs
+
+
+# ---------------------------------------------------------------- trials
+
+
+def _trials_job(drug: str, disease: str) -> Job:
+    params: dict[str, Any] = {"query.cond": disease, "query.intr": drug, "pageSize": TRIAL_PAGE_SIZE}
+    query = transport.query_url(f"{settings.CLINICALTRIALS_BASE_URL}/studies", params)
+
+    def fetch() -> Fetched:
+        search = clinicaltrials.search_studies(condition=disease, intervention=drug, page_size=TRIAL_PAGE_SIZE)
+        return Fetched(query=search.url, params=params, total_hits=search.total_count, records=search.trials)
+
+    return Job(Source.CLINICALTRIALS, query, params, fetch, _apply_trials)
+
+
+def status_label(status: str) -> str:
+    """The registry's enum as people read it: ACTIVE_NOT_RECRUITING → "Active, Not Recruiting"."""
+    words = status.replace("_", " ").title()
+    return words.replace("Active Not", "Active, Not")
+
+
+def phase_label(phases: Sequence[str]) -> str:
+    """Registry phases as the dossier writes them: [PHASE2, PHASE3] → "Phase 2/3"; none → "N/A"."""
+    numbers = sorted({int(d) for p in phases for d in re.findall(r"[1-4]", p)})
+    if not numbers:
+        return "N/A" if not phases or phases == ["NA"] else ", ".join(phases)
+    early = "Early " if any(p.upper().startswith("EARLY") for p in phases) else ""
+    return f"{early}Phase {'/'.join(str(n) for n in numbers)}"
+
+
+def _trial_values(record: TrialRecord) -> dict[str, Any]:
+    return {
+        "title": record.brief_title or record.official_title,
+        "phase": phase_label(record.phases),
+        "status": status_label(record.overall_status),
+        "why_stopped": record.why_stopped,
+        "enrollment": record.enrollment,
+        "start_date": record.start_date,
+        "completion_date": record.completion_date,
+        "conditions": list(record.conditions),
+        "interventions": list(record.interventions),
+        "brief_summary": record.brief_summary,
+        "has_results": record.has_results,
+        "last_update": record.last_update_date,
+    }
+
+
+def _same(field_name: str, old: Any, new: Any) -> bool:
+    if field_name == "status":  # "Active, Not Recruiting" (a report) equals ACTIVE_NOT_RECRUITING
+        return re.sub(r"[^A-Z]+", "_", str(old).upper()) == re.sub(r"[^A-Z]+", "_", str(new).upper())
+    if field_name == "phase":
+        return trial_phase_numbers(str(old)) == trial_phase_numbers(str(new)) or old == new
+    return bool(old == new)
+
+
+def _blank(value: Any) -> bool:
+    return value in (None, "", [])
+
+
+def _provenance(source: str, fetched: Fetched, now: Any) -> dict[str, Any]:
+    return {
+        "origin": Provenance.Origin.SOURCE,
+        "origin_name": SOURCE_LABELS[Source(source)],
+        "origin_query": fetched.query,
+        "retrieved_at": now,
+    }
+
+
+def _trial_changes(trial: ClinicalTrial, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Fields that changed (news) and fields only filled, applying both to `trial`."""
+    changed, filled = [], []
+    for name in (*TRIAL_TRACKED, *TRIAL_FILLED):
+        old, new = getattr(trial, name), values[name]
+        if _blank(new) or _same(name, old, new):
+            continue
+        if _blank(old):
+            filled.append(name)
+        elif name in TRIAL_TRACKED:
+            changed.append(name)
+        else:
+            continue  # curated text stays
+        setattr(trial, name, new)
+    return changed, filled
+
+
+def _trial_change_rows(trial: ClinicalTrial, before: dict[str, Any], changed: list[str]) -> list[tuple[str, bool]]:
+    """(kind, significant) for what changed in a known trial."""
+    kinds: list[tuple[str, bool]] = []
+    if "status" in changed or "why_stopped" in changed:
+        safety = clinicaltrials.is_safety_stop(trial.status, trial.why_stopped)
+        kinds.append((Kind.TRIAL_STOPPED_FOR_SAFETY, True) if safety else (Kind.TRIAL_STATUS_CHANGED, False))
+    if "has_results" in changed and trial.has_results:
+        kinds.append((Kind.RESULTS_POSTED, False))
+    if "enrollment" in changed:
+        kinds.append((Kind.ENROLLMENT_CHANGED, False))
+    if "phase" in changed:
+        became_phase3 = 3 in trial_phase_numbers(trial.phase) and 3 not in trial_phase_numbers(before["phase"])
+        kinds.append((Kind.PHASE_CHANGED, became_phase3))
+    return kinds or [(Kind.TRIAL_STATUS_CHANGED, False)]
+
+
+def _apply_trials(run: RefreshRun, fetched: Fetched) -> Outcome:
+    assert run.candidate is not None
+    candidate, now = run.candidate, timezone.now()
+    records: dict[str, TrialRecord] = {r.nct_id: r for r in sorted(fetched.records, key=lambda r: r.nct_id)}
+    outcome = Outcome(total_hits=fetched.total_hits)
+    provenance = _provenance(Source.CLINICALTRIALS, fetched, now)
+    known = _stored(
+        ClinicalTrial, "nct_id", records, lambda n: ClinicalTrial(nct_id=n, **_trial_values(records[n]), **provenance)
+    )
+    # Lock (and re-read) only the trials that differ, so that unchanged shared trials never serialise workers.
+    stale = [n for n, t in known.items() if _trial_changes(_copy(t), _trial_values(records[n])) != ([], [])]
+    known.update({t.nct_id: t for t in ClinicalTrial.objects.select_for_update().filter(nct_id__in=stale)})
+    linked = set(
+        CandidateTrial.objects.filter(candidate=candidate, trial__nct_id__in=records).values_list(
+            "trial__nct_id", flat=True
+        )
+    )
+    for nct_id, record in records.items():
+        trial = known[nct_id]
+        before = {name: getattr(trial, name) for name in TRIAL_TRACKED}
+        changed, filled = _trial_changes(trial, _trial_values(record))
+        if changed or filled:
+            trial.retrieved_at = now
+            trial.save(update_fields=[*changed, *filled, "retrieved_at"])
+        if changed:
+            outcome.changed += 1
+            outcome.changes += _changes_for_trial_links(trial, before, changed, now)
+        if nct_id not in linked:
+            outcome.new += 1
+            outcome.changes.append(_new_trial_change(candidate, trial, record))
+        elif not changed:
+            outcome.unchanged += 1
+    new_links = [
+        CandidateTrial(
+            candidate=candidate,
+            trial=known[n],
+            curation_status=CurationStatus.SUGGESTED,
+            first_seen_at=now,
+            **provenance,
+        )
+        for n in records
+        if n not in linked
+    ]
+    CandidateTrial.objects.bulk_create(new_links, ignore_conflicts=True)
+    return outcome
+
+
+def _stored(model: Any, key: str, wanted: Iterable[str], build: Callable[[str], Any]) -> dict[str, Any]:
+    """The rows of `model` whose `key` is in `wanted`, inserting the missing ones (a concurrent insert wins)."""
+    wanted = list(wanted)
+    rows = {getattr(r, key): r for r in model.objects.filter(**{f"{key}__in": wanted})}
+    missing = [build(k) for k in wanted if k not in rows]
+    if missing:
+        model.objects.bulk_create(missing, ignore_conflicts=True)
+        rows = {getattr(r, key): r for r in model.objects.filter(**{f"{key}__in": wanted})}
+    return rows
+
+
+def _copy(trial: ClinicalTrial) -> ClinicalTrial:
+    return ClinicalTrial(**{name: getattr(trial, name) for name in (*TRIAL_TRACKED, *TRIAL_FILLED)})
+
+
+def _new_trial_change(candidate: Candidate, trial: ClinicalTrial, record: TrialRecord) -> EvidenceChange:
+    phase3 = 3 in trial_phase_numbers(trial.phase)
+    detail = {"nct_id": trial.nct_id, "phase": trial.phase, "status": trial.status, "title": trial.title}
+    if record.stopped_for_safety:
+        detail["why_stopped"] = trial.why_stopped
+        return EvidenceChange(candidate=candidate, kind=Kind.TRIAL_STOPPED_FOR_SAFETY, significant=True, detail=detail)
+    return EvidenceChange(candidate=candidate, kind=Kind.NEW_TRIAL, significant=phase3, detail=detail)
+
+
+def _changes_for_trial_links(
+    trial: ClinicalTrial, before: dict[str, Any], changed: list[str], now: Any
+) -> list[EvidenceChange]:
+    """A change to a shared trial is news for every candidate linked to it."""
+    links = list(CandidateTrial.objects.filter(trial=trial))
+    CandidateTrial.objects.filter(trial=trial).update(changed_at=now, changed_fields=changed)
+    detail = {
+        "nct_id": trial.nct_id,
+        "fields": {name: [before[name], getattr(trial, name)] for name in changed},
+    }
+    return [
+        EvidenceChange(candidate_id=link.candidate_id, kind=kind, significant=significant, detail=detail)
+        for link in links
+        for kind, significant in _trial_change_rows(trial, before, changed)
+    ]
+
+
+# ---------------------------------------------------------------- literature
+
+
+def _papers_job(drug: str, disease: str) -> Job:
+    term = pubmed.drug_disease_term(drug, disease)
+    params: dict[str, Any] = {"db": "pubmed", "term": term, "retmax": PUBMED_RETMAX}
+    query = transport.query_url(f"{settings.NCBI_EUTILS_BASE_URL}/esearch.fcgi", params)
+    return Job(Source.PUBMED, query, params, lambda: _fetch_papers(term, params), _apply_papers)
+
+
+def _fetch_papers(term: str, params: dict[str, Any]) -> Fetched:
+    search = pubmed.esearch(term=term, retmax=PUBMED_RETMAX)
+    summaries = pubmed.esummary(ids=search.ids) if search.ids else []
+    known = set(Publication.objects.filter(pmid__in=search.ids).exclude(abstract="").values_list("pmid", flat=True))
+    missing = [s.pmid for s in summaries if s.pmid not in known]
+    abstracts = {a.pmid: a.abstract for a in pubmed.efetch(ids=missing)} if missing else {}
+    return Fetched(query=search.url, params=params, total_hits=search.count, records=(summaries, abstracts))
+
+
+def study_type(publication_types: Sequence[str]) -> str:
+    """The most telling PubMed publication type ("Meta-Analysis" before "Review"), else the first one."""
+    for wanted in STUDY_TYPES:
+        if wanted in publication_types:
+            return wanted
+    return publication_types[0] if publication_types else ""
+
+
+def _paper_values(summary: ArticleSummary, abstract: str) -> dict[str, Any]:
+    return {
+        "year": summary.year,
+        "study_type": study_type(summary.publication_types)[:60],
+        "journal": summary.journal[:300],
+        "title": summary.title,
+        "authors": list(summary.authors),
+        "doi": summary.doi[:200],
+        "abstract": abstract,
+    }
+
+
+def _apply_papers(run: RefreshRun, fetched: Fetched) -> Outcome:
+    assert run.candidate is not None
+    candidate, now = run.candidate, timezone.now()
+    summaries, abstracts = fetched.records
+    records: dict[str, ArticleSummary] = {s.pmid: s for s in summaries}
+    outcome = Outcome(total_hits=fetched.total_hits)
+    provenance = _provenance(Source.PUBMED, fetched, now)
+    known = _stored(
+        Publication,
+        "pmid",
+        sorted(records),
+        lambda n: Publication(pmid=n, **_paper_values(records[n], abstracts.get(n, "")), **provenance),
+    )
+    for pmid, summary in records.items():  # PubMed records rarely change: fill blanks, never replace
+        values = _paper_values(summary, abstracts.get(pmid, ""))
+        if not any(_blank(getattr(known[pmid], n)) and not _blank(values[n]) for n in PUBLICATION_FILLED):
+            continue
+        publication = known[pmid] = Publication.objects.select_for_update().get(pk=known[pmid].pk)
+        filled = [n for n in PUBLICATION_FILLED if _blank(getattr(publication, n)) and not _blank(values[n])]
+        if filled:
+            for name in filled:
+                setattr(publication, name, values[name])
+            publication.save(update_fields=filled)
+    linked = set(
+        CandidatePublication.objects.filter(candidate=candidate, publication__pmid__in=records).values_list(
+            "publication__pmid", flat=True
+        )
+    )
+    new_links = []
+    for pmid in records:
+        if pmid in linked:
+            outcome.unchanged += 1
+            continue
+        outcome.new += 1
+        publication = known[pmid]
+        new_links.append(
+            CandidatePublication(
+                candidate=candidate,
+                publication=publication,
+                curation_status=CurationStatus.SUGGESTED,
+                first_seen_at=now,
+                **provenance,
+            )
+        )
+        detail = {"pmid": pmid, "title": publication.title, "study_type": publication.study_type}
+        outcome.changes.append(EvidenceChange(candidate=candidate, kind=Kind.NEW_PUBLICATION, detail=detail))
+    CandidatePublication.objects.bulk_create(new_links, ignore_conflicts=True)
+    return outcome
+
+
+# ---------------------------------------------------------------- drug: RxNorm and label
+
+
+def _rxcui_job(name: str) -> Job:
+    params: dict[str, Any] = {"name": name, "search": 2}
+    query = transport.query_url(f"{settings.RXNAV_BASE_URL}/REST/rxcui.json", params)
+
+    def fetch() -> Fetched:
+        rxcui = rxnorm.normalize(name=name)
+        return Fetched(query=query, params=params, total_hits=1 if rxcui else 0, records=rxcui)
+
+    return Job(Source.RXNAV, query, params, fetch, _apply_rxcui)
+
+
+def _apply_rxcui(run: RefreshRun, fetched: Fetched) -> Outcome:
+    assert run.drug_id is not None
+    drug, rxcui = Drug.objects.select_for_update().get(pk=run.drug_id), fetched.records
+    outcome = Outcome(total_hits=fetched.total_hits)
+    if not rxcui:
+        return outcome
+    if drug.rxcui == rxcui:
+        outcome.unchanged = 1
+        return outcome
+    if drug.rxcui:
+        outcome.changed = 1
+    else:
+        outcome.new = 1
+    Drug.objects.filter(pk=drug.pk).update(rxcui=rxcui)
+    return outcome
+
+
+def _label_job(name: str) -> Job:
+    clean = name.replace('"', "").strip()
+    params: dict[str, Any] = {
+        "search": f'openfda.generic_name:"{clean}" OR openfda.brand_name:"{clean}"',
+        "limit": 5,
+        "sort": "effective_time:desc",
+    }
+    query = transport.query_url(f"{settings.OPENFDA_BASE_URL}/drug/label.json", params)
+    return Job(Source.OPENFDA, query, params, lambda: _fetch_label(name, params), _apply_label)
+
+
+def _fetch_label(name: str, params: dict[str, Any]) -> Fetched:
+    search = openfda.search_labels(name=name)
+    wanted = name.strip().casefold()
+    exact = [lbl for lbl in search.labels if wanted in {n.casefold() for n in (*lbl.brand_names, *lbl.generic_names)}]
+    label = (exact or list(search.labels))[0] if search.labels else None
+    return Fetched(query=search.url, params=params, total_hits=search.total, records=label)
+
+
+def _apply_label(run: RefreshRun, fetched: Fetched) -> Outcome:
+    assert run.drug is not None
+    label: DrugLabel | None = fetched.records
+    outcome = Outcome(total_hits=fetched.total_hits)
+    if label is None:
+        return outcome
+    now = timezone.now()
+    provenance = _provenance(Source.OPENFDA, fetched, now)
+    for dossier in run.drug.dossiers.select_for_update():
+        ours = {
+            s.kind: s for s in dossier.safety_statements.filter(origin=Provenance.Origin.SOURCE, origin_name="openFDA")
+        }
+        first_retrieval = not ours
+        touched: list[str] = []
+        for kind, attr in STATEMENT_KINDS:
+            text = getattr(label, attr)
+            row = ours.get(kind)
+            if not text or (row is not None and row.text == text):
+                outcome.unchanged += 1 if text else 0
+                continue
+            touched.append(kind)
+            if row is None:
+                outcome.new += 1
+                SafetyStatement.objects.create(
+                    dossier=dossier, kind=kind, text=text, position=1000, source_id=label.set_id,
+                    source_updated=label.effective_time, **provenance,
+                )  # fmt: skip
+            else:
+                outcome.changed += 1
+                row.text, row.source_id, row.source_updated = text, label.set_id, label.effective_time
+                row.origin_query, row.retrieved_at = fetched.query, now
+                row.save(update_fields=["text", "source_id", "source_updated", "origin_query", "retrieved_at"])
+        _resolve_label_gap(dossier.pk)
+        if touched:
+            outcome.changes += _label_changes(dossier.pk, label, touched, first_retrieval)
+    return outcome
+
+
+def _resolve_label_gap(dossier_id: int) -> None:
+    """The label fills the "warnings and contraindications were not retrieved" gap."""
+    gaps = DataGap.objects.filter(dossier_id=dossier_id, status=DataGap.Status.OPEN)
+    for word in GAP_WORDS:
+        gaps = gaps.filter(description__icontains=word)
+    gaps.update(status=DataGap.Status.RESOLVED)
+
+
+def _label_changes(dossier_id: int, label: DrugLabel, touched: list[str], first: bool) -> list[EvidenceChange]:
+    detail = {"set_id": label.set_id, "effective_time": label.effective_time, "sections": touched}
+    if first:
+        kind, significant = Kind.LABEL_RETRIEVED, False
+    elif SafetyStatement.Kind.BOXED_WARNING in touched:
+        kind, significant = Kind.NEW_BOXED_WARNING, True
+        detail["boxed_warning"] = label.boxed_warning[:2000]
+    else:
+        kind, significant = Kind.LABEL_CHANGED, False
+    candidate_ids = Candidate.objects.filter(dossier_id=dossier_id).values_list("pk", flat=True)
+    return [EvidenceChange(candidate_id=pk, kind=kind, significant=significant, detail=detail) for pk in candidate_ids]
+
+
+# ---------------------------------------------------------------- curation of suggestions
+
+
+@transaction.atomic
+def evidence_curate(
+    *, kind: str, link_id: int, by: User, decision: str, grade: str = "", key_findings: str | None = None
+) -> CandidateTrial | CandidatePublication:
+    """Include or exclude a suggested (or curated) trial or paper with a relevance grade; recompute the level.
+
+    `kind` is "trial" (grade A/B/C, relevance) or "publication" (grade 1/2/3, tier).
+    """
+    model: type[CandidateTrial] | type[CandidatePublication]
+    model = {"trial": CandidateTrial, "publication": CandidatePublication}.get(kind)  # type: ignore[assignment]
+    if model is None:
+        raise ValidationError(f"kind: {kind!r} is not one of trial, publication.")
+    try:
+        link = model.objects.select_for_update().select_related("candidate__dossier__market").get(pk=link_id)
+    except model.DoesNotExist:
+        raise ValidationError(f"{kind} link {link_id} does not exist.") from None
+    if not can_curate(by, link.candidate.dossier.market):
+        raise PermissionDenied("Only a curator of this market can curate its evidence.")
+    if decision not in (CurationStatus.INCLUDED, CurationStatus.EXCLUDED):
+        raise ValidationError(f"decision: {decision!r} is not one of included, excluded.")
+    _set_actor(by, f"evidence {decision}")
+    link.curation_status = decision
+    fields = ["curation_status"]
+    if isinstance(link, CandidateTrial):
+        if grade and grade not in CandidateTrial.Relevance.values:
+            raise ValidationError(f"grade: {grade!r} is not a relevance grade (A, B, C).")
+        link.relevance, fields = grade or link.relevance, [*fields, "relevance"]
+    else:
+        if grade and grade not in {"1", "2", "3"}:
+            raise ValidationError(f"grade: {grade!r} is not a tier (1, 2, 3).")
+        link.tier, fields = int(grade) if grade else link.tier, [*fields, "tier"]
+    if key_findings is not None:
+        link.key_findings, fields = key_findings.strip(), [*fields, "key_findings"]
+    link.save(update_fields=fields)
+    evidence_level_recompute(candidate=link.candidate)
+    return link
+
+
+def _set_actor(by: User, reason: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('reviews.actor_id', %s, true)", [str(by.pk)])
+            cursor.execute("SELECT set_config('reviews.reason', %s, true)", [reason])
+
+
+@transaction.atomic
+def candidate_mark_seen(*, candidate_id: int, by: User) -> CandidateVisit:
+    """Record that `by` reviewed the candidate's evidence now: older changes stop being "new" for them."""
+    visit, _ = CandidateVisit.objects.update_or_create(
+        user=by, candidate_id=candidate_id, defaults={"seen_at": timezone.now()}
+    )
+    return visit
