@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -205,6 +206,12 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
+# Review emails (reviews/notifications.py): links are absolute from PORTAL_BASE_URL; a row claimed for
+# sending longer ago than the lease is taken as a dead sender's and retried with the same Message-ID.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/")
+NOTIFICATION_SENDING_LEASE = env_int("NOTIFICATION_SENDING_LEASE", 300, minimum=1)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
+REVIEW_DUE_DAYS = env_int("REVIEW_DUE_DAYS", 14, minimum=1)
 
 # External evidence sources (dossiers/sources/): base URLs, keys, contact, timeouts, retries, rate limits.
 # Rates are shared by all workers through Redis when REDIS_URL is set; the defaults are the published limits.
@@ -240,6 +247,18 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TIMEZONE = TIME_ZONE
+# One beat process only (`celery -A portal beat`); each job is idempotent, so a missed or doubled run is harmless.
+CELERY_BEAT_SCHEDULE = {
+    "notifications-sweep": {"task": "reviews.notifications_sweep", "schedule": 60.0},
+    "notifications-digest": {
+        "task": "reviews.digests_send",
+        "schedule": crontab(hour=env_int("NOTIFICATION_DIGEST_HOUR", 7), minute=0),
+    },
+    "reminders-overdue": {
+        "task": "reviews.reminders_create",
+        "schedule": crontab(hour=env_int("REMINDER_HOUR", 6), minute=30),
+    },
+}
 
 # Outgoing webhooks (webhooks/): attempts per delivery, backoff between them (seconds, with jitter), timeout.
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from reviews.exports import dossier_export
+from reviews.notification_views import notification_settings
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -15,6 +16,7 @@ urlpatterns = [
     ),
     path("accounts/profile/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("notifications/settings/", notification_settings, name="notification_settings"),
     path("api/v1/", include("portal.api.urls")),
     # Before dossiers.urls: the download carries the review trail, which only `reviews` can build; the URL
     # and its name `dossiers:dossier_export` stay those of dossiers.urls, so templates need no change.

@@ -203,6 +203,18 @@ def _notify(event: AuditEvent, recipients: Iterable[User], reason: str) -> None:
         if user.pk != event.actor_id and user.is_active and (market is None or can_view_market(user, market))
     }
     Notification.objects.bulk_create(rows.values(), ignore_conflicts=True)
+    if rows:
+        # Delivery only after commit: the worker must see the rows, and a rollback must send nothing.
+        ids = list(Notification.objects.filter(event=event, recipient_id__in=rows).values_list("pk", flat=True))
+        # robust: a broker outage must not fail the committed request; the beat sweep sends what was missed
+        transaction.on_commit(functools.partial(_deliver_later, ids), robust=True)
+
+
+def _deliver_later(notification_ids: list[int]) -> None:
+    from reviews.tasks import notification_deliver_task  # lazy: the task module imports this app's services
+
+    for notification_id in notification_ids:
+        notification_deliver_task.delay(notification_id)
 
 
 def _watch(candidate: Candidate, user: User) -> None:
