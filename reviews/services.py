@@ -44,6 +44,7 @@ from reviews.models import (
     Watch,
 )
 from reviews.signatures import candidate_content, content_hash
+from webhooks.services import audit_event_publish
 
 Status = Candidate.Status
 P = ParamSpec("P")
@@ -131,7 +132,7 @@ def _audit(
     changes: dict[str, list[Any]] | None = None,
 ) -> AuditEvent:
     target = obj if obj is not None else candidate
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         actor=by,
         candidate=candidate,
         dossier_id=candidate.dossier_id,
@@ -143,6 +144,10 @@ def _audit(
         reason=reason,
         changes=changes or {},
     )
+    if from_state != to_state:
+        # Webhooks (status changed, signed off) read the committed row; a failure there is logged, never raised.
+        transaction.on_commit(lambda: audit_event_publish(event_id=event.pk), robust=True)
+    return event
 
 
 def _update_candidate(candidate: Candidate, **values: Any) -> dict[str, list[Any]]:
