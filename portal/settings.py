@@ -121,6 +121,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "pgtrigger",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "dossiers",
     "reviews",
@@ -134,6 +136,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -180,6 +184,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dossiers:candidate_list"
 LOGOUT_REDIRECT_URL = "login"
+
+# Two-factor (django-otp TOTP): optional for everyone; when required, approvers (and admins) must enrol.
+MFA_REQUIRED_FOR_APPROVERS = env_bool("MFA_REQUIRED_FOR_APPROVERS", False)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Repurposing review portal")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
