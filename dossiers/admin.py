@@ -17,7 +17,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
@@ -220,8 +222,25 @@ class VersionedForm(forms.ModelForm):
                     current_version=self.instance.version,
                     expected_version=expected,
                     changed_at=self.instance.updated_at,
+                    who=_last_admin_editor(self.instance),
                 )
         return cleaned
+
+
+def _last_admin_editor(obj: Candidate | Dossier) -> str:
+    """Who saved the row's current version, when that save was made in admin (which logs it after saving)."""
+    entry = (
+        LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(obj),
+            object_id=str(obj.pk),
+            action_flag=CHANGE,
+            action_time__gte=obj.updated_at,
+        )
+        .select_related("user")
+        .order_by("-action_time")
+        .first()
+    )
+    return (entry.user.get_full_name() or entry.user.get_username()) if entry else ""
 
 
 class CandidateForm(VersionedForm):
@@ -492,12 +511,33 @@ class CandidateAdmin(VersionedAdmin):
     search_fields = ["disease", "dossier__drug__name"]
     show_full_result_count = False
     autocomplete_fields = ["dossier"]
-    readonly_fields = ["status", "prediction", "version", "created_at", "updated_at"]
+    readonly_fields = [
+        "status",
+        "prediction",
+        "computed_evidence_level",
+        "evidence_level_reasons",
+        "evidence_refreshed_at",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [CandidateTrialInline, CandidatePublicationInline, GuardrailConditionInline]
     fieldsets = [
         (None, {"fields": ["dossier", "disease", "title", "status", "expected_version"]}),
         ("Prediction", {"fields": ["prediction", "txgnn_score", "txgnn_rank", "source", "confidence"]}),
-        ("Assessment", {"fields": ["evidence_level", "decision_stage", "recommended_decision"]}),
+        (
+            "Assessment",
+            {
+                "fields": [
+                    "evidence_level",
+                    "decision_stage",
+                    "recommended_decision",
+                    "computed_evidence_level",
+                    "evidence_level_reasons",
+                    "evidence_refreshed_at",
+                ]
+            },
+        ),
         ("Report text", {"fields": ["summary", "rationale", "conclusion_rationale"]}),
         (
             "Evidence totals",

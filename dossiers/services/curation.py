@@ -67,11 +67,13 @@ DOSSIER_FIELDS = (
 class StaleEdit(ValidationError):
     """The row changed since the editor loaded it; their changes were not saved."""
 
-    def __init__(self, *, what: str, current_version: int, expected_version: int, changed_at: Any) -> None:
+    def __init__(
+        self, *, what: str, current_version: int, expected_version: int, changed_at: Any, who: str = ""
+    ) -> None:
         when = timezone.localtime(changed_at).strftime("%Y-%m-%d %H:%M:%S %Z") if changed_at else "an unknown time"
         super().__init__(
-            f"Someone else changed this {what} at {when} (version {current_version}; you loaded version "
-            f"{expected_version}). Reload it — your changes were not saved.",
+            f"{who or 'Someone else'} changed this {what} at {when} (version {current_version}; you loaded "
+            f"version {expected_version}). Reload it — your changes were not saved.",
             code="stale",
         )
         self.current_version = current_version

@@ -49,7 +49,7 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-PAGE_QUERY_LIMIT = 40
+PAGE_QUERY_LIMIT = 15
 
 
 @pytest.fixture(autouse=True)
@@ -342,6 +342,7 @@ def test_the_later_of_two_saves_is_refused_and_overwrites_nothing(world: World) 
     data["trial_links-0-key_findings"] = "Second finding."
     response = second.post(url, data)
     assert response.status_code == 200
+    assert "Curator Tester changed this candidate at" in response.content.decode()
     assert "your changes were not saved" in response.content.decode()
     candidate = Candidate.objects.get(pk=world.candidate.pk)
     assert (candidate.summary, candidate.rationale, candidate.version) == ("First editor.", "", 2)
