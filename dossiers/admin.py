@@ -240,7 +240,10 @@ def _last_admin_editor(obj: Candidate | Dossier) -> str:
         .order_by("-action_time")
         .first()
     )
-    return (entry.user.get_full_name() or entry.user.get_username()) if entry else ""
+    if entry is None:
+        return ""
+    user: User = entry.user  # type: ignore[assignment]
+    return user.get_full_name() or user.get_username()
 
 
 class CandidateForm(VersionedForm):
