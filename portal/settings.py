@@ -255,6 +255,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TIMEZONE = TIME_ZONE
+# Task modules outside an app's tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["dossiers.api_imports"]
 # One beat process only (`celery -A portal beat`); each job is idempotent, so a missed or doubled run is harmless.
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "reviews.notifications_sweep", "schedule": 60.0},

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from dossiers.api import router as dossiers_router
+from dossiers.api_imports import ImportCreateApi, ImportDetailApi
 from portal.api.errors import not_found
 from reviews.api import DossierExportApi
 from reviews.api import router as reviews_router
@@ -19,6 +20,8 @@ urlpatterns = [
     re_path(
         r"^dossiers/(?P<pk>[0-9]+)/export\.(?P<fmt>md|html|json)$", DossierExportApi.as_view(), name="dossier-export"
     ),
+    path("imports/", ImportCreateApi.as_view(), name="import-list"),
+    path("imports/<int:pk>/", ImportDetailApi.as_view(), name="import-detail"),
     # Last: any other URL under /api/v1/ answers 404 in the API's error shape, not Django's HTML page.
     re_path(r"^", not_found),
 ]
