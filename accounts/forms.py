@@ -9,6 +9,8 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts.models import ApiToken
 from dossiers.models import Market
@@ -39,6 +41,13 @@ class TwoFactorCodeForm(forms.Form):
     )
 
 
+class _TeamsWidget(FilteredSelectMultiple):
+    """The admin's two-box picker, wrapped like the admin wraps relation fields so it lays out the same."""
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        return format_html('<div class="related-widget-wrapper">{}</div>', super().render(name, value, attrs, renderer))
+
+
 class UserAdminForm(UserChangeForm):
     """The admin's user page, with the user's roles and market teams."""
 
@@ -47,7 +56,7 @@ class UserAdminForm(UserChangeForm):
         required=False,
         label="Market teams",
         help_text="The user sees the dossiers of these markets only (admins see all).",
-        widget=FilteredSelectMultiple("market teams", is_stacked=False),
+        widget=_TeamsWidget("market teams", is_stacked=False),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
