@@ -18,11 +18,14 @@ A worker killed before the end of DATA leaves the row "sending" and nothing acce
 than any send can take) has run out, the sweep sends it again with the same Message-ID.
 
 Residual window: from the server accepting the data to the commit of step 3 (one database round trip).
-A SIGKILL exactly there, or an SMTP timeout while waiting for the 250, sends that email a second time,
-with the same Message-ID, so mail systems that de-duplicate on it and anyone counting Message-IDs see
-one message. SMTP has no way to ask a server whether it took a message, so a client cannot close this
-window; the design keeps it to one round trip. SMTP errors release the claim (back to pending, error
-kept) for the task to retry with backoff; after `NOTIFICATION_MAX_ATTEMPTS` the row is failed.
+A SIGKILL exactly there, an SMTP timeout while waiting for the 250, or a database unreachable for step 3
+sends that email a second time (after the lease), with the same Message-ID: mail systems that
+de-duplicate on it show one message, and a count by Message-ID at the server finds the repeat. SMTP has
+no way to ask a server whether it took a message, so a client cannot close this window; the design
+keeps it to one database round trip. Known cost: while the queue is backlogged longer than the lease,
+each sweep enqueues the waiting rows again; the extra tasks find them claimed or sent and do nothing.
+SMTP errors release the claim (back to pending, error kept) for the task to retry with backoff; after
+`NOTIFICATION_MAX_ATTEMPTS` the row is failed.
 
 Preferences: immediate sends each row; digest parks rows for the daily digest (one email per user);
 off marks rows skipped. Reminders honour "off" and are sent at once otherwise (they are daily already).
@@ -160,7 +163,8 @@ def _send(
             ),
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
         )
-        connection.close()
+        with contextlib.suppress(Exception):
+            connection.close()
         raise
     # Mark before QUIT: the window between the server's 250 and this commit is the one we cannot close.
     claimed.update(state=State.SENT, sent_at=timezone.now(), last_error="")
@@ -169,8 +173,9 @@ def _send(
 
 
 def _skip_or_park(model: type[Notification | Reminder], pk: int, target: str) -> str:
-    model.objects.filter(pk=pk, state=State.PENDING).update(state=target)
-    return target
+    if model.objects.filter(pk=pk, state=State.PENDING).update(state=target):
+        return target
+    return str(model.objects.values_list("state", flat=True).get(pk=pk))  # another run got there first
 
 
 # ---------------------------------------------------------------- one notification
