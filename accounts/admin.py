@@ -48,6 +48,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 admin.site.unregister(User)
+# django-otp's device admin shows each authenticator's secret key, which would let an admin make codes for
+# anyone; the user list's "turn off two-factor" action is the only way admins touch devices.
+admin.site.unregister(TOTPDevice)
 
 
 @admin.register(User)

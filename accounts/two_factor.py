@@ -42,6 +42,8 @@ def remember_step(request: HttpRequest, user: User) -> TwoFactorStep:
 
 def mark_verified(request: HttpRequest, device: TOTPDevice) -> None:
     """Record in the session (django-otp's key and ours) that this device's code was just accepted."""
+    # A new session key as the session gains the second factor, as Django does at password login.
+    request.session.cycle_key()
     otp_login(request, device)
     request.session[SESSION_KEY] = {
         "user": device.user_id,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dossiers.models import Market
 from portal.roles import Role
@@ -151,3 +153,9 @@ def test_user_list_query_count_does_not_grow_with_users(boss: User, django_asser
 def test_non_admin_staff_cannot_open_users() -> None:
     curator = make_user("cora", Role.CURATOR, is_staff=True)
     assert admin_client(curator).get(CHANGELIST).status_code == 403
+
+
+def test_authenticator_secrets_are_not_in_admin(boss: User) -> None:
+    assert not admin.site.is_registered(TOTPDevice)
+    page = admin_client(boss).get(reverse("admin:index")).content.decode()
+    assert "TOTP" not in page

@@ -128,8 +128,10 @@ def test_login_requires_the_code_and_refuses_a_wrong_one() -> None:
     assert client.get(HOME).status_code == 302
     device.throttle_reset()
 
+    before = client.session.session_key
     accepted = client.post(VERIFY, {"code": code_for(device), "next": HOME})
     assert accepted.status_code == 302 and accepted["Location"] == HOME
+    assert client.session.session_key != before  # a new session key once the second factor is in
     assert client.get(HOME).status_code == 200
     assert client.get(PROFILE).status_code == 200
 
