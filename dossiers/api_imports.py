@@ -96,7 +96,7 @@ def import_job_create(*, file: UploadedFile, kind: str, market: Market, by: User
         raise ValidationError({"file": f"uploads are limited to {settings.IMPORT_UPLOAD_MAX_BYTES} bytes."})
     if size == 0:
         raise ValidationError({"file": "The file is empty."})
-    file_name = Path(file.name or "upload").name[:200]
+    file_name = "".join(ch for ch in Path(file.name or "").name if ch.isprintable())[:200] or "upload"
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
@@ -104,6 +104,7 @@ def import_job_create(*, file: UploadedFile, kind: str, market: Market, by: User
     run = ImportRun.objects.create(
         kind=kind, file_name=file_name, sha256=digest.hexdigest(), market=market, created_by=by
     )
+    default_storage.delete(_upload_name(run))  # a leftover would make save() pick another name
     default_storage.save(_upload_name(run), file)
     _set_state(run.pk, progress={"state": "queued", "percent": 0})
     transaction.on_commit(lambda: import_job_task.delay(run.pk))
@@ -111,7 +112,8 @@ def import_job_create(*, file: UploadedFile, kind: str, market: Market, by: User
 
 
 def _upload_name(run: ImportRun) -> str:
-    return f"{UPLOAD_DIR}/{run.pk}/{run.file_name}"
+    # Never the client's file name: storage would sanitise it into a name we could not find again.
+    return f"{UPLOAD_DIR}/{run.pk}.upload"
 
 
 def import_job_run(*, run_id: int) -> ImportRun | None:

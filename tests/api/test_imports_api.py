@@ -190,3 +190,14 @@ def test_a_real_worker_runs_the_job(
     done = client.get(job["url"]).json()
     assert done["status"] == "succeeded", done
     assert done["result"]["inserted"] == Prediction.objects.count() > 0
+
+
+def test_client_file_names_never_reach_the_file_system(people: Personas, django_capture_on_commit_callbacks) -> None:
+    client = token_client(people.curator)
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = post(client, "../../evil\t.csv", PREDICTIONS.read_bytes(), "predictions").json()
+    assert job["file_name"] == "evil.csv"
+    assert [path.name for path in stored_uploads()] == [f"{job['id']}.upload"]
+    for callback in callbacks:
+        callback()
+    assert client.get(job["url"]).json()["status"] == "succeeded"

@@ -225,3 +225,19 @@ def test_only_status_changes_publish(
     with django_capture_on_commit_callbacks(execute=True):
         reviews.comment_add(candidate_id=candidate.pk, by=people.curator, body="no status change")
     assert Delivery.objects.count() == 1
+
+
+def test_readme_snippet_verifies_a_real_delivery(receiver: Receiver, django_capture_on_commit_callbacks) -> None:
+    from django.conf import settings
+
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    snippet = readme.split("## Webhooks", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102  (our own README)
+    hook = endpoint(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        publish()
+    [got] = receiver.wait_for(1)
+    assert namespace["verify"](hook.secret, got.headers, got.body)
+    assert not namespace["verify"]("wrong secret", got.headers, got.body)
+    assert not namespace["verify"](hook.secret, got.headers, got.body + b" ")
