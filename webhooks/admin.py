@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from portal.roles import Role, has_role
-from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
 from webhooks.services import delivery_replay
 
 
@@ -34,13 +34,22 @@ class AdminRoleOnly(admin.ModelAdmin):
         return has_role(request.user, Role.ADMIN)
 
 
+class EndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(choices=Event.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = Endpoint
+        fields = ["url", "secret", "events", "market", "active"]
+
+
 @admin.register(Endpoint)
 class EndpointAdmin(AdminRoleOnly):
+    form = EndpointForm
     list_display = ["url", "events", "market", "active", "created_by", "created_at"]
     list_filter = ["active", "market"]
     search_fields = ["url"]
     readonly_fields = ["created_by", "created_at"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request: HttpRequest, obj: Endpoint, form: Any, change: bool) -> None:
         if not change:

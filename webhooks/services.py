@@ -158,6 +158,8 @@ def delivery_replay(*, delivery_id: int, by: User) -> Delivery:
     if not has_role(by, Role.ADMIN):
         raise PermissionDenied("Only admins can replay webhook deliveries.")
     delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
+    if delivery.status == Delivery.Status.PENDING:
+        raise ValidationError(f"Delivery {delivery.uuid} is still being tried; replay it once it succeeded or failed.")
     if not delivery.endpoint.active:
         raise ValidationError(f"Endpoint {delivery.endpoint} is inactive; activate it before replaying.")
     delivery.status = Delivery.Status.PENDING

@@ -49,22 +49,22 @@ def test_admin_creates_an_endpoint_with_validated_events() -> None:
     client = client_for(Role.ADMIN)
     market = make_market("IN")
     url = reverse("admin:webhooks_endpoint_add")
-    bad = client.post(url, {"url": "https://hooks.example.org/x", "secret": "s3", "events": '["deleted"]'})
-    assert bad.status_code == 200 and b"Unknown event" in bad.content
+    bad = client.post(url, {"url": "https://hooks.example.org/x", "secret": "s3", "events": ["deleted"]})
+    assert bad.status_code == 200 and b"Select a valid choice" in bad.content
     assert not Endpoint.objects.exists()
     good = client.post(
         url,
         {
             "url": "https://hooks.example.org/x",
             "secret": "s3",
-            "events": '["signed_off"]',
+            "events": ["signed_off", "new_evidence"],
             "market": market.pk,
             "active": "on",
         },
     )
     assert good.status_code == 302
     endpoint = Endpoint.objects.get()
-    assert endpoint.events == ["signed_off"] and endpoint.market == market
+    assert endpoint.events == ["signed_off", "new_evidence"] and endpoint.market == market
     assert endpoint.created_by is not None and endpoint.created_by.username.startswith("user")
 
 

@@ -155,6 +155,16 @@ def test_replay_resends_same_body_and_delivery_id(receiver: Receiver, django_cap
     assert last is not None and last.replay and last.requested_by == admin and last.number == 2
 
 
+def test_a_delivery_still_being_tried_is_not_replayed(django_capture_on_commit_callbacks) -> None:
+    admin = make_user("admin", Role.ADMIN)
+    endpoint("http://127.0.0.1:9/a")
+    with django_capture_on_commit_callbacks():
+        [delivery_id] = publish()
+    with pytest.raises(ValidationError, match="still being tried"):
+        delivery_replay(delivery_id=delivery_id, by=admin)
+    assert Delivery.objects.get(pk=delivery_id).replay_count == 0
+
+
 def test_only_admins_replay(receiver: Receiver, django_capture_on_commit_callbacks) -> None:
     curator = make_user("curator", Role.CURATOR)
     endpoint(receiver.url)
