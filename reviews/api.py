@@ -618,7 +618,9 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
 @extend_schema(
     tags=["dossiers"],
     summary="Export the dossier report with its review trail (signatures, decision history)",
+    operation_id="dossiers_export",
     parameters=[
+        OpenApiParameter("id", int, OpenApiParameter.PATH, description="Dossier id."),
         OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(FORMATS), description="md, html or json"),
         OpenApiParameter(
             "candidate", int, OpenApiParameter.QUERY, required=False, description="Candidate shown in full."
@@ -640,12 +642,14 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
     ],
 )
 class DossierExportApi(APIView):
-    """`GET /dossiers/{id}/export.{fmt}`: a file download, as on the dossier page."""
+    """A file download, as on the dossier page; `?candidate=` picks the indication shown in full."""
 
     content_negotiation_class = IgnoreAcceptHeader
 
-    def get(self, request: Request, pk: int, fmt: str) -> Any:
-        export = export_for(request.user, dossier_pk=pk, candidate_pk=request.query_params.get("candidate"), fmt=fmt)
+    def get(self, request: Request, id: str, fmt: str) -> Any:
+        export = export_for(
+            request.user, dossier_pk=int(id), candidate_pk=request.query_params.get("candidate"), fmt=fmt
+        )
         return attachment(export)
 
 

@@ -261,7 +261,7 @@ def visible_changes(event: AuditEvent, user: User) -> list[tuple[str, Any, Any]]
     return [
         (name.replace("_", " "), before, after)
         for name, (before, after) in sorted(event.changes.items())
-        if not (blind and name in VOTE_FIELDS)
+        if name != "status" and not (blind and name in VOTE_FIELDS)  # the status is told as from → to
     ]
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -110,6 +111,7 @@ def _server_error(exc: Exception) -> Response | None:
     return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+@csrf_exempt  # a POST to an unknown URL is a 404 in the error shape, not the CSRF middleware's HTML 403
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """The API's answer to a URL no endpoint matches, in the same shape as every other error."""
     return JsonResponse(error_body("No such API endpoint.", "not_found"), status=404)

@@ -18,7 +18,7 @@ urlpatterns = [
     path("", include(dossiers_router.urls)),
     path("", include(reviews_router.urls)),
     re_path(
-        r"^dossiers/(?P<pk>[0-9]+)/export\.(?P<fmt>md|html|json)$", DossierExportApi.as_view(), name="dossier-export"
+        r"^dossiers/(?P<id>[0-9]+)/export\.(?P<fmt>md|html|json)$", DossierExportApi.as_view(), name="dossier-export"
     ),
     path("imports/", ImportCreateApi.as_view(), name="import-list"),
     path("imports/<int:pk>/", ImportDetailApi.as_view(), name="import-detail"),

@@ -204,6 +204,7 @@ def test_email_content_link_actor_and_both_parts(
     assert url in message.body
     assert "Curator Tester: sent to review" in message.body
     assert "Status: Evidence curation → Independent review" in message.body
+    assert message.body.count("Status:") == 1  # told once, in words, not again as a raw field change
     html, mimetype = message.alternatives[0]  # type: ignore[attr-defined]
     assert mimetype == "text/html"
     assert f'href="{url}"' in str(html)
@@ -307,6 +308,32 @@ def test_digest_collects_and_sends_one_email_per_user_once(people: Personas, can
     assert set(Notification.objects.filter(recipient=people.reviewer1).values_list("state", flat=True)) == {State.SENT}
     assert digests_send_task.delay().get() == 0  # nothing left: a second run sends nothing
     assert len(mail.outbox) == 2
+
+
+def test_a_digest_whose_sender_died_is_sent_again_alone_with_its_message_id(
+    people: Personas, candidate: Candidate, settings: Any
+) -> None:
+    notifications.notification_preference_set(user=people.reviewer1, delivery="digest")
+    first = _event_for(people, candidate, [people.reviewer1], "candidate.first")
+    later = _event_for(people, candidate, [people.reviewer1], "candidate.later")
+    for pk in first + later:
+        notifications.notification_deliver(notification_id=pk)
+    # a digest sender claimed the first row and died before marking it sent
+    Notification.objects.filter(pk__in=first).update(
+        state=State.SENDING, message_id="<digest.lost@portal>", claimed_at=timezone.now(), attempts=1
+    )
+    assert notifications.digest_recipients_stuck() == []  # its lease still runs
+    assert notifications.digest_send(user_id=people.reviewer1.pk) == 1  # only the waiting row
+    assert "later" in mail.outbox[-1].body and "first" not in mail.outbox[-1].body
+
+    old = timezone.now() - timedelta(seconds=settings.NOTIFICATION_SENDING_LEASE + 1)
+    Notification.objects.filter(pk__in=first).update(claimed_at=old)
+    assert notifications.digest_recipients_stuck() == [people.reviewer1.pk]
+    assert notifications.digest_send(user_id=people.reviewer1.pk) == 1
+    assert mail.outbox[-1].extra_headers["Message-ID"] == "<digest.lost@portal>"
+    assert "first" in mail.outbox[-1].body
+    assert set(Notification.objects.values_list("state", flat=True)) == {State.SENT}
+    assert notifications.digest_send(user_id=people.reviewer1.pk) == 0
 
 
 def test_bad_preference_is_refused(people: Personas) -> None:
