@@ -70,6 +70,7 @@ from dossiers.services.curation import (
 )
 
 PROVENANCE_FIELDS = ("origin", "origin_name", "origin_line", "origin_query", "retrieved_at")
+ONE_COLUMN_PROVENANCE = ("provenance",)  # an inline row's origin and retrieval date in one column
 PROMOTE_AT_MOST = 500
 PREDICTION_COUNT_CAP = 10_000
 
@@ -152,6 +153,14 @@ class CuratedInline(admin.TabularInline):
 
     extra = 0
     parent_market_path = "market"
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 50})}}
+
+    @admin.display(description="Provenance")
+    def provenance(self, obj: Any) -> str:
+        if obj.pk is None:
+            return "—"
+        retrieved = f" · {obj.retrieved_at:%Y-%m-%d}" if obj.retrieved_at else ""
+        return f"{obj.provenance_label}{retrieved}"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_add_permission(request, obj) and _may_curate(request, obj, self.parent_market_path)
@@ -163,12 +172,34 @@ class CuratedInline(admin.TabularInline):
         return super().has_delete_permission(request, obj) and _may_curate(request, obj, self.parent_market_path)
 
 
+class VisibleMarketFilter(admin.SimpleListFilter):
+    """Filter by the markets the user sees (not every market, nor a DISTINCT over millions of rows)."""
+
+    title = "market"
+    parameter_name = "market"
+    path = "market"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(market.code, str(market)) for market in markets_visible_to(request.user)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(**{f"{self.path}__code": self.value()}) if self.value() else queryset
+
+
+class DossierMarketFilter(VisibleMarketFilter):
+    path = "dossier__market"
+
+
 class FixedTargetWidget(forms.HiddenInput):
     """Shows the already loaded target of an existing link instead of a widget that queries per row."""
 
     def __init__(self, label: str, url: str) -> None:
         super().__init__()
         self.label, self.url = label, url
+
+    @property
+    def is_hidden(self) -> bool:
+        return False  # shown as a link in its own column of a tabular inline
 
     def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         hidden = super().render(name, value, attrs, renderer)
@@ -333,20 +364,20 @@ class DrugApprovalAdmin(AuditedAdmin):
 
 class DrugInteractionInline(CuratedInline):
     model = DrugInteraction
-    fields = ["interacting_drug", "severity", "note", "position", *PROVENANCE_FIELDS]
-    readonly_fields = PROVENANCE_FIELDS
+    fields = ["interacting_drug", "severity", "note", "position", *ONE_COLUMN_PROVENANCE]
+    readonly_fields = ONE_COLUMN_PROVENANCE
 
 
 class SafetyStatementInline(CuratedInline):
     model = SafetyStatement
-    fields = ["kind", "text", "position", *PROVENANCE_FIELDS]
-    readonly_fields = PROVENANCE_FIELDS
+    fields = ["kind", "text", "position", *ONE_COLUMN_PROVENANCE]
+    readonly_fields = ONE_COLUMN_PROVENANCE
 
 
 class DataGapInline(CuratedInline):
     model = DataGap
-    fields = ["code", "description", "severity", "status", *PROVENANCE_FIELDS]
-    readonly_fields = PROVENANCE_FIELDS
+    fields = ["code", "description", "severity", "status", *ONE_COLUMN_PROVENANCE]
+    readonly_fields = ONE_COLUMN_PROVENANCE
 
 
 @admin.register(Dossier)
@@ -354,7 +385,7 @@ class DossierAdmin(VersionedAdmin):
     form = DossierForm
     list_display = ["drug", "market", "market_status", "registration_count", "interaction_total", "updated_at"]
     list_select_related = ["drug", "market"]
-    list_filter = ["market", "market_status"]
+    list_filter = [VisibleMarketFilter, "market_status"]
     search_fields = ["drug__name", "title"]
     autocomplete_fields = ["drug"]
     readonly_fields = ["candidate_links", "version", "created_at", "updated_at"]
@@ -434,7 +465,7 @@ class DrugInteractionAdmin(ReadOnlyAdmin):
     market_path = "dossier__market"
     list_display = ["interacting_drug", "severity", "dossier"]
     list_select_related = ["dossier__drug", "dossier__market"]
-    list_filter = ["severity", "dossier__market"]
+    list_filter = [DossierMarketFilter, "severity"]
     search_fields = ["interacting_drug", "dossier__drug__name"]
 
 
@@ -443,7 +474,7 @@ class SafetyStatementAdmin(ReadOnlyAdmin):
     market_path = "dossier__market"
     list_display = ["__str__", "kind", "dossier"]
     list_select_related = ["dossier__drug", "dossier__market"]
-    list_filter = ["kind", "dossier__market"]
+    list_filter = [DossierMarketFilter, "kind"]
     search_fields = ["text", "dossier__drug__name"]
 
 
@@ -452,7 +483,7 @@ class DataGapAdmin(ReadOnlyAdmin):
     market_path = "dossier__market"
     list_display = ["code", "description", "severity", "status", "dossier"]
     list_select_related = ["dossier__drug", "dossier__market"]
-    list_filter = ["severity", "status", "dossier__market"]
+    list_filter = [DossierMarketFilter, "severity", "status"]
     search_fields = ["code", "description", "dossier__drug__name"]
 
 
@@ -463,8 +494,8 @@ class CandidateTrialInline(CuratedInline):
     model = CandidateTrial
     formset = TrialLinkFormSet
     parent_market_path = "dossier__market"
-    fields = ["trial", "relevance", "curation_status", "key_findings", "position", *PROVENANCE_FIELDS]
-    readonly_fields = PROVENANCE_FIELDS
+    fields = ["trial", "relevance", "curation_status", "key_findings", "position", *ONE_COLUMN_PROVENANCE]
+    readonly_fields = ONE_COLUMN_PROVENANCE
     autocomplete_fields = ["trial"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CandidateTrial]:
@@ -475,8 +506,8 @@ class CandidatePublicationInline(CuratedInline):
     model = CandidatePublication
     formset = PublicationLinkFormSet
     parent_market_path = "dossier__market"
-    fields = ["publication", "tier", "curation_status", "key_findings", "position", *PROVENANCE_FIELDS]
-    readonly_fields = PROVENANCE_FIELDS
+    fields = ["publication", "tier", "curation_status", "key_findings", "position", *ONE_COLUMN_PROVENANCE]
+    readonly_fields = ONE_COLUMN_PROVENANCE
     autocomplete_fields = ["publication"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CandidatePublication]:
@@ -504,13 +535,13 @@ class CandidateAdmin(VersionedAdmin):
         "drug_name",
         "market_code",
         "status",
-        "evidence_level",
+        "level",
         "recommended_decision",
         "txgnn_score",
         "updated_at",
     ]
     list_select_related = ["dossier__drug", "dossier__market"]
-    list_filter = ["status", "evidence_level", "recommended_decision", "source", "dossier__market"]
+    list_filter = [DossierMarketFilter, "status", "evidence_level", "recommended_decision", "source"]
     search_fields = ["disease", "dossier__drug__name"]
     show_full_result_count = False
     autocomplete_fields = ["dossier"]
@@ -565,6 +596,10 @@ class CandidateAdmin(VersionedAdmin):
             fixed.append("dossier")
             fixed += [name for name in DECISION_FIELDS if name not in curatable_candidate_fields(obj)]
         return [*super().get_readonly_fields(request, obj), *fixed]
+
+    @admin.display(description="Level", ordering="evidence_level")
+    def level(self, obj: Candidate) -> str:
+        return obj.evidence_level
 
     @admin.display(description="Drug", ordering="dossier__drug__name")
     def drug_name(self, obj: Candidate) -> str:
@@ -649,7 +684,7 @@ class CappedCountPaginator(Paginator):
 class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["drug", "disease", "score", "rank", "source", "market", "imported_at"]
     list_select_related = ["drug", "market"]
-    list_filter = ["market", "source"]
+    list_filter = [VisibleMarketFilter, "source"]
     # prefix searches can use an index; a substring search would scan millions of rows
     search_fields = ["^drug__name", "^disease", "=drug__drugbank_id"]
     ordering = ["-pk"]
@@ -685,7 +720,7 @@ class PredictionAdmin(ReadOnlyAdmin):
 class ImportRunAdmin(ReadOnlyAdmin):
     list_display = ["file_name", "kind", "market", "status", "rows_total", "rows_written", "created_by", "started_at"]
     list_select_related = ["market", "created_by"]
-    list_filter = ["kind", "status", "market"]
+    list_filter = ["kind", "status", VisibleMarketFilter]
     search_fields = ["file_name", "sha256"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportRun]:

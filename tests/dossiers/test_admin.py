@@ -482,3 +482,11 @@ def test_service_edit_is_audited_and_a_refused_one_leaves_no_row(world: World) -
     with pytest.raises(StaleEdit):
         dossier_update(dossier_id=world.dossier.pk, by=world.curator, expected_version=1, interaction_total=1)
     assert AuditEvent.objects.filter(pk__gt=last).count() == 1
+
+
+def test_market_filters_offer_only_the_users_markets(world: World) -> None:
+    for name in ["candidate", "dossier", "prediction"]:
+        page = client_for(world.curator).get(reverse(f"admin:dossiers_{name}_changelist")).content.decode()
+        assert "India (IN)" in page and "Canada (CA)" not in page, name
+    filtered = client_for(world.curator).get(reverse("admin:dossiers_candidate_changelist"), {"market": "IN"})
+    assert [c.pk for c in filtered.context["cl"].result_list] == [world.candidate.pk]
