@@ -87,6 +87,7 @@ ACTION_TITLES = {
     "review.assign": "you are assigned to review",
     "review.submit": "a review was submitted",
     "comment.add": "new comment",
+    "evidence.changed": "evidence changed",
 }
 
 

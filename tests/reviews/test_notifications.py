@@ -280,6 +280,13 @@ def _event_for(
     return list(Notification.objects.filter(event=event).values_list("pk", flat=True))
 
 
+def test_an_evidence_change_email_names_candidate_and_event(people: Personas, candidate: Candidate) -> None:
+    (pk,) = _event_for(people, candidate, [people.approver], "evidence.changed")
+    assert notifications.notification_deliver(notification_id=pk) == State.SENT
+    assert mail.outbox[-1].subject == subject(candidate, "evidence changed")
+    assert "Reason: evidence.changed reason" in mail.outbox[-1].body
+
+
 def test_preference_off_sends_nothing_and_marks_skipped(people: Personas, candidate: Candidate) -> None:
     notifications.notification_preference_set(user=people.reviewer1, delivery="off")
     (pk,) = _event_for(people, candidate, [people.reviewer1])
