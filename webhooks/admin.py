@@ -61,8 +61,21 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ("number", "at", "replay", "requested_by", "response_code", "error", "response_excerpt", "duration_ms")
+    fields = (
+        "number",
+        "at",
+        "succeeded",
+        "response_code",
+        "error",
+        "response_excerpt",
+        "duration_ms",
+        "replay",
+        "requested_by",
+    )
     readonly_fields = fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_role(request.user, Role.ADMIN)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -77,6 +90,25 @@ class DeliveryAdmin(AdminRoleOnly):
     list_filter = ["status", "event", "endpoint"]
     search_fields = ["key", "uuid"]
     list_select_related = ["endpoint"]
+    fields = (
+        "uuid",
+        "endpoint",
+        "event",
+        "key",
+        "status",
+        "attempts",
+        "created_at",
+        "last_attempt_at",
+        "delivered_at",
+        "last_response_code",
+        "last_response_excerpt",
+        "last_error",
+        "replay_count",
+        "replayed_by",
+        "replayed_at",
+        "payload",
+    )
+    readonly_fields = fields
     inlines = [DeliveryAttemptInline]
     actions = ["replay"]
 

@@ -121,4 +121,4 @@ class DeliveryAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"attempt {self.number} of {self.delivery_id}: {self.response_code or self.error}"
+        return f"attempt {self.number}: {self.response_code or self.error}"

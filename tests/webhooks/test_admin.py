@@ -73,6 +73,9 @@ def test_delivery_log_is_read_only(receiver: Receiver, django_capture_on_commit_
     client = client_for(Role.ADMIN)
     page = client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))
     assert page.status_code == 200 and b"Save" not in page.content
+    html = page.content.decode()
+    assert str(delivery.uuid) in html and "receiver is down" not in html  # one attempt, answered 200
+    assert "Delivery attempts" in html and html.count('<td class="field-response_code">') == 1
     assert (
         client.post(reverse("admin:webhooks_delivery_change", args=[delivery.pk]), {"status": "failed"}).status_code
         == 403
