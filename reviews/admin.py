@@ -140,7 +140,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "object_id",
         "transition",
         "reason",
-        "changes",
+        "changed",
     ]
     list_select_related = ["actor", "candidate__dossier__drug", "candidate__dossier__market"]
     list_filter = [
@@ -165,6 +165,13 @@ class AuditEventAdmin(ReadOnlyAdmin):
     @admin.display(description="Candidate")
     def candidate_label(self, event: AuditEvent) -> str:
         return str(event.candidate) if event.candidate_id and event.candidate else "—"
+
+    @admin.display(description="Fields changed")
+    def changed(self, event: AuditEvent) -> str:
+        """Names only: the before/after values are on the event's own page."""
+        names = sorted(event.changes) if isinstance(event.changes, dict) else []
+        shown = ", ".join(names[:6])
+        return f"{shown} … (+{len(names) - 6})" if len(names) > 6 else shown
 
     @admin.display(description="From → to")
     def transition(self, event: AuditEvent) -> str:
