@@ -520,7 +520,16 @@ class GuardrailConditionInline(CuratedInline):
     fields = ["title", "detail", "category", "position", "owner", "due_date", "status", "resolution_note"]
     # met and waived are review decisions (reviews.services), not curation edits
     readonly_fields = ["status", "resolution_note"]
-    raw_id_fields = ["owner"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            # an owner comes from the teams of the editor's markets (curators may not browse all users)
+            kwargs["queryset"] = (
+                User.objects.filter(markets__in=markets_visible_to(request.user), is_active=True)
+                .distinct()
+                .order_by("last_name", "first_name", "username")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[GuardrailCondition]:
         return super().get_queryset(request).select_related("owner")

@@ -490,3 +490,15 @@ def test_market_filters_offer_only_the_users_markets(world: World) -> None:
         assert "India (IN)" in page and "Canada (CA)" not in page, name
     filtered = client_for(world.curator).get(reverse("admin:dossiers_candidate_changelist"), {"market": "IN"})
     assert [c.pk for c in filtered.context["cl"].result_list] == [world.candidate.pk]
+
+
+def test_condition_owner_is_chosen_from_the_market_team(world: World) -> None:
+    client = client_for(world.curator)
+    url = change_url(world.candidate)
+    page = client.get(url)
+    data = admin_form_data(page, **{"conditions-0-owner": world.outsider.pk})
+    assert client.post(url, data).status_code == 200  # not a choice: the form comes back with the error
+    assert GuardrailCondition.objects.get(candidate=world.candidate).owner is None
+    data = admin_form_data(page, **{"conditions-0-owner": world.curator2.pk})
+    assert client.post(url, data).status_code == 302
+    assert GuardrailCondition.objects.get(candidate=world.candidate).owner == world.curator2
