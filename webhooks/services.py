@@ -210,6 +210,11 @@ def delivery_send(*, delivery_id: int) -> SendOutcome:
         return SendOutcome(sent=False, status="locked or missing")
     if delivery.status != Delivery.Status.PENDING:
         return SendOutcome(sent=False, status=delivery.status)
+    if not delivery.endpoint.active:
+        # Deactivating an endpoint stops what is still queued for it; a replay can send it later.
+        delivery.status, delivery.last_error = Delivery.Status.FAILED, "The endpoint was deactivated."
+        delivery.save(update_fields=["status", "last_error"])
+        return SendOutcome(sent=False, status=delivery.status)
     body = delivery_body(delivery)
     headers = delivery_headers(delivery, body=body, timestamp=str(int(time.time())))
     code, text, error, retry_after = None, "", "", None

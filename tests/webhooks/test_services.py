@@ -165,6 +165,18 @@ def test_a_delivery_still_being_tried_is_not_replayed(django_capture_on_commit_c
     assert Delivery.objects.get(pk=delivery_id).replay_count == 0
 
 
+def test_deactivated_endpoint_gets_nothing_more(receiver: Receiver, django_capture_on_commit_callbacks) -> None:
+    hook = endpoint(receiver.url)
+    with django_capture_on_commit_callbacks() as callbacks:
+        [delivery_id] = publish()
+    Endpoint.objects.filter(pk=hook.pk).update(active=False)
+    for callback in callbacks:
+        callback()
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert receiver.requests == [] and delivery.status == Delivery.Status.FAILED
+    assert "deactivated" in delivery.last_error and delivery.attempts == 0
+
+
 def test_only_admins_replay(receiver: Receiver, django_capture_on_commit_callbacks) -> None:
     curator = make_user("curator", Role.CURATOR)
     endpoint(receiver.url)
