@@ -615,37 +615,38 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
         return next(iter(parsers), None)
 
 
-@extend_schema(
-    tags=["dossiers"],
-    summary="Export the dossier report with its review trail (signatures, decision history)",
-    operation_id="dossiers_export",
-    parameters=[
-        OpenApiParameter("id", int, OpenApiParameter.PATH, description="Dossier id."),
-        OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(FORMATS), description="md, html or json"),
-        OpenApiParameter(
-            "candidate", int, OpenApiParameter.QUERY, required=False, description="Candidate shown in full."
-        ),
-    ],
-    responses={
-        (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="The report as Markdown."),
-        (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="A printable HTML page."),
-        (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="portal.dossier-export/1"),
-    },
-    examples=[
-        OpenApiExample(
-            "Markdown",
-            value="# Lenalidomide: From Multiple Myeloma / MDS to Myeloid Leukemia\n\n…\n\n## Review and Sign-off\n\n"
-            "- Approved: Proceed with Guardrails — signed by Anna Approver (approver) on 2026-03-06 16:20 UTC …",
-            response_only=True,
-            media_type="text/markdown",
-        )
-    ],
-)
 class DossierExportApi(APIView):
     """A file download, as on the dossier page; `?candidate=` picks the indication shown in full."""
 
     content_negotiation_class = IgnoreAcceptHeader
 
+    @extend_schema(
+        tags=["dossiers"],
+        summary="Export the dossier report with its review trail (signatures, decision history)",
+        operation_id="dossiers_export",
+        parameters=[
+            OpenApiParameter("id", int, OpenApiParameter.PATH, description="Dossier id."),
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(FORMATS), description="md, html or json"),
+            OpenApiParameter(
+                "candidate", int, OpenApiParameter.QUERY, required=False, description="Candidate shown in full."
+            ),
+        ],
+        responses={
+            (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="The report as Markdown."),
+            (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="A printable HTML page."),
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="portal.dossier-export/1"),
+        },
+        examples=[
+            OpenApiExample(
+                "Markdown",
+                value="# Lenalidomide: From Multiple Myeloma / MDS to Myeloid Leukemia\n\n…\n\n"
+                "## Review and Sign-off\n\n"
+                "- Approved: Proceed with Guardrails — signed by Anna Approver (approver) on 2026-03-06 16:20 UTC …",
+                response_only=True,
+                media_type="text/markdown",
+            )
+        ],
+    )
     def get(self, request: Request, id: str, fmt: str) -> Any:
         export = export_for(
             request.user, dossier_pk=int(id), candidate_pk=request.query_params.get("candidate"), fmt=fmt
