@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
+from django.db import models
 from django.db.models import (
     Count,
     Exists,
@@ -18,6 +20,7 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Window,
     prefetch_related_objects,
 )
@@ -28,15 +31,19 @@ from dossiers.models import (
     Candidate,
     CandidatePublication,
     CandidateTrial,
+    CandidateVisit,
     CurationStatus,
     Dossier,
     Drug,
     DrugInteraction,
+    EvidenceChange,
     ImportRun,
     Market,
     Prediction,
+    RefreshRun,
 )
 from dossiers.permissions import sees_all_markets
+from portal.roles import Role, has_role
 
 
 def markets_visible_to(user: AuthUser | AnonymousUser) -> QuerySet[Market]:
@@ -136,6 +143,7 @@ def candidate_list_for(user: AuthUser | AnonymousUser, filters: Mapping[str, Any
     """
     wanted = {key: value for key, value in (filters or {}).items() if value not in (None, "")}
     candidates = candidates_visible_to(user).select_related("dossier__drug", "dossier__market")
+    candidates = candidates.annotate(new_evidence=new_evidence_count(user))  # "new since last review" flags
     exact = {"market": "dossier__market__code", "status": "status", "level": "evidence_level"}
     exact["decision"] = "recommended_decision"
     candidates = candidates.filter(**{exact[key]: wanted[key] for key in exact if key in wanted})
@@ -239,3 +247,88 @@ def _top_predictions(drug: Drug, markets: QuerySet[Market], top: int) -> list[tu
     for prediction in ranked:
         grouped.setdefault(prediction.market_id, (prediction.market, []))[1].append(prediction)
     return list(grouped.values())
+
+
+# ---------------------------------------------------------------- evidence refresh
+
+REFRESH_LOG_ROWS = 20
+
+
+def refresh_runs_visible_to(user: AuthUser | AnonymousUser) -> QuerySet[RefreshRun]:
+    """Query-log rows of the candidates and drugs (through their dossiers) of the user's markets."""
+    runs = RefreshRun.objects.select_related("candidate__dossier__drug", "candidate__dossier__market", "drug")
+    if sees_all_markets(user):
+        return runs
+    markets = markets_visible_to(user)
+    drugs = Dossier.objects.filter(market__in=markets).values("drug_id")
+    return runs.filter(Q(candidate__dossier__market__in=markets) | Q(drug_id__in=drugs))
+
+
+@dataclass(frozen=True)
+class RefreshPanel:
+    """What the candidate page shows about evidence refresh: progress, query log, suggestions, news."""
+
+    candidate: Candidate
+    latest: list[RefreshRun]
+    log: list[RefreshRun]
+    suggested_trials: list[CandidateTrial]
+    suggested_publications: list[CandidatePublication]
+    new_changes: list[EvidenceChange]
+    seen_at: datetime | None
+    can_refresh: bool
+
+    @property
+    def in_progress(self) -> bool:
+        return any(not run.is_done for run in self.latest)
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for run in self.latest if run.is_done)
+
+
+def refresh_panel_for(user: AuthUser | AnonymousUser, candidate: Candidate) -> RefreshPanel:
+    """The refresh panel of a candidate the user can see (the caller checked visibility): four queries."""
+    subject = Q(candidate=candidate) | Q(drug_id=candidate.dossier.drug_id)
+    log = list(RefreshRun.objects.filter(subject).select_related("drug")[:REFRESH_LOG_ROWS])
+    # The latest request's runs are the newest rows, so they are in the log already.
+    latest_request = next((run.request_id for run in log if run.candidate_id == candidate.pk), None)
+    latest = [run for run in log if run.request_id == latest_request] if latest_request else []
+    suggested = CurationStatus.SUGGESTED
+    changes = list(_new_changes(user, EvidenceChange.objects.filter(candidate=candidate))[:50])
+    seen_at = getattr(changes[0], "last_seen", None) if changes else None
+    return RefreshPanel(
+        candidate=candidate,
+        latest=latest,
+        log=log,
+        suggested_trials=list(
+            candidate.trial_links.filter(curation_status=suggested).select_related("trial").order_by("trial__nct_id")
+        ),
+        suggested_publications=list(
+            candidate.publication_links.filter(curation_status=suggested)
+            .select_related("publication")
+            .order_by("-publication__year", "publication__pmid")
+        ),
+        new_changes=changes,
+        seen_at=seen_at,
+        # the caller showed the candidate, so the market is visible; the service checks again on POST
+        can_refresh=has_role(user, Role.CURATOR),
+    )
+
+
+def _new_changes(user: AuthUser | AnonymousUser, changes: QuerySet[EvidenceChange]) -> QuerySet[EvidenceChange]:
+    """Changes newer than the user's last review of their candidate (all of them if never reviewed)."""
+    if not user.is_authenticated:
+        return changes
+    last_seen = CandidateVisit.objects.filter(user=user, candidate=OuterRef("candidate")).values("seen_at")[:1]
+    return changes.annotate(last_seen=Subquery(last_seen)).filter(
+        Q(last_seen__isnull=True) | Q(created_at__gt=F("last_seen"))
+    )
+
+
+def new_evidence_count(user: AuthUser | AnonymousUser) -> Subquery:
+    """Annotation: a candidate's evidence changes newer than the user's last review of it."""
+    changes = _new_changes(user, EvidenceChange.objects.filter(candidate=OuterRef("pk")))
+    return Subquery(
+        changes.order_by().values("candidate").annotate(n=Count("id")).values("n")[:1],
+        output_field=models.IntegerField(),
+    )

@@ -1,6 +1,6 @@
 """Celery tasks that keep evidence current: load by id, call one service, own the retries.
 
-Refresh tasks run on the `sources` queue (external APIs, rate-limited inside the task) with late acks:
+Refresh tasks are sent to the `sources` queue (external APIs, rate-limited inside the task) with late acks:
 a worker killed mid-refresh leaves its message unacknowledged, Redis redelivers it, and the run key
 (request id, subject, source) makes the second delivery finish only the unfinished runs.
 """
@@ -33,7 +33,6 @@ def _request_id(task: Task, request_id: str | None) -> uuid.UUID:
 @shared_task(
     bind=True,
     name="dossiers.refresh_candidate",
-    queue=SOURCES_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),
@@ -53,7 +52,6 @@ def refresh_candidate(self: Task, candidate_id: int, request_id: str | None = No
 @shared_task(
     bind=True,
     name="dossiers.refresh_drug",
-    queue=SOURCES_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),
@@ -89,7 +87,7 @@ def enqueue_refresh(request: refresh.RefreshRequest) -> None:
     step = min(settings.EVIDENCE_REFRESH_STAGGER, settings.EVIDENCE_REFRESH_SPREAD / max(len(jobs), 1))
     for number, (task, subject_id) in enumerate(jobs):
         countdown = round(number * step, 3) if len(jobs) > 1 else 0
-        task.apply_async(args=[subject_id, str(request.request_id)], countdown=countdown or None)
+        task.apply_async(args=[subject_id, str(request.request_id)], countdown=countdown or None, queue=SOURCES_QUEUE)
 
 
 def send_evidence_alert(run_id: int) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dossiers import views
+from dossiers import refresh_views, views
 
 app_name = "dossiers"
 
@@ -11,5 +11,8 @@ urlpatterns = [
     # Served by reviews.exports.dossier_export (listed first in portal/urls.py); kept here for its name.
     path("dossiers/<int:pk>/export.<str:fmt>", views.dossier_export, name="dossier_export"),
     path("drugs/<int:pk>/", views.drug_detail, name="drug_detail"),
+    path("candidates/<int:pk>/refresh/", refresh_views.candidate_refresh, name="candidate_refresh"),
+    path("candidates/<int:pk>/evidence-seen/", refresh_views.candidate_evidence_seen, name="candidate_evidence_seen"),
+    path("evidence/<str:kind>/<int:pk>/curate/", refresh_views.evidence_curate, name="evidence_curate"),
     path("imports/", views.import_upload, name="import_upload"),
 ]

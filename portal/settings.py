@@ -218,6 +218,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
 # sending longer ago than the lease is taken as a dead sender's and retried with the same Message-ID.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/")
 NOTIFICATION_SENDING_LEASE = env_int("NOTIFICATION_SENDING_LEASE", 300, minimum=1)
+if NOTIFICATION_SENDING_LEASE <= 6 * EMAIL_TIMEOUT:  # a send is a handful of SMTP commands, each may take a timeout
+    raise ImproperlyConfigured(
+        f"NOTIFICATION_SENDING_LEASE={NOTIFICATION_SENDING_LEASE} must exceed 6 × EMAIL_TIMEOUT "
+        f"({6 * EMAIL_TIMEOUT}s), or a slow send would look dead and be sent twice."
+    )
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
 REVIEW_DUE_DAYS = env_int("REVIEW_DUE_DAYS", 14, minimum=1)
 
@@ -253,10 +258,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT * 2,
+    # A killed worker's unacknowledged messages go back to the queue once older than the visibility
+    # timeout; workers look for them every BROKER_RESTORE_INTERVAL seconds (kombu's default is ~100 s).
+    "unacked_restore_interval": env_int("BROKER_RESTORE_INTERVAL", 10, minimum=1),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TIMEZONE = TIME_ZONE
-# Task modules outside an app's tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["dossiers.api_imports"]
 # One beat process only (`celery -A portal beat`); each job is idempotent, so a missed or doubled run is harmless.
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "reviews.notifications_sweep", "schedule": 60.0},
@@ -268,7 +277,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reviews.reminders_create",
         "schedule": crontab(hour=env_int("REMINDER_HOUR", 6), minute=30),
     },
+    "evidence-refresh-nightly": {
+        "task": "dossiers.refresh_open_candidates",
+        "schedule": crontab(hour=env_int("EVIDENCE_REFRESH_HOUR", 2), minute=15),
+    },
 }
+# Evidence refresh (dossiers/tasks.py): the nightly batch sends one task per candidate and drug, `STAGGER`
+# seconds apart but spread over at most `SPREAD` seconds (kept below the broker's visibility timeout).
+# Significant changes go to reviews.evidence_alerts (imported by workers) on EVIDENCE_ALERT_QUEUE.
+EVIDENCE_REFRESH_STAGGER = env_float("EVIDENCE_REFRESH_STAGGER", 2.0)
+EVIDENCE_REFRESH_SPREAD = env_float("EVIDENCE_REFRESH_SPREAD", min(900.0, CELERY_TASK_TIME_LIMIT * 1.5))
+EVIDENCE_ALERT_QUEUE = env_str("EVIDENCE_ALERT_QUEUE", "celery")
+# Task modules outside an app's tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["reviews.evidence_alerts", "dossiers.api_imports"]
 
 # Outgoing webhooks (webhooks/): attempts per delivery, backoff between them (seconds, with jitter), timeout.
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)

@@ -3,6 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from dossiers import api_refresh
 from dossiers.api import router as dossiers_router
 from dossiers.api_imports import ImportCreateApi, ImportDetailApi
 from portal.api.errors import not_found
@@ -17,6 +18,7 @@ urlpatterns = [
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("", include(dossiers_router.urls)),
     path("", include(reviews_router.urls)),
+    path("", include(api_refresh.urlpatterns)),
     re_path(
         r"^dossiers/(?P<id>[0-9]+)/export\.(?P<fmt>md|html|json)$", DossierExportApi.as_view(), name="dossier-export"
     ),

@@ -276,7 +276,9 @@ def test_dossier_query_count_is_the_same_at_2_and_30_evidence_rows(world: World,
     add_evidence(world.candidate, 28, start=2)
     assert world.candidate.trial_links.count() == 30
     assert count_queries(client, url) == small
-    assert small <= 16
+    # + 4 for the evidence refresh panel (query log, news, suggested trials and papers); the candidate page
+    # adds the workflow: see tests/reviews/test_views.py
+    assert small <= 16 + 4 or page == "candidate"
 
 
 # Drug page

@@ -8,6 +8,8 @@ five PMIDs of `pubmed-esearch-lenalidomide-aml.handmade.xml` plus two PMIDs the 
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
 from xml.sax.saxutils import escape
 
 from tests.fakeapi import (
@@ -17,6 +19,7 @@ from tests.fakeapi import (
     OPENFDA_LABEL,
     RXCUI,
     FakeApi,
+    Reply,
     file_reply,
     handmade,
     json_reply,
@@ -80,9 +83,11 @@ def efetch_xml(pmids: list[str]) -> str:
     return f'<?xml version="1.0" ?>\n<PubmedArticleSet>{articles}</PubmedArticleSet>'
 
 
-def route_seed(fake: FakeApi, *, pmids: list[str] | None = None) -> None:
-    """Answer every source for the seed candidate and its drug."""
+def route_seed(fake: FakeApi, *, pmids: list[str] | None = None, delay: float = 0.0) -> None:
+    """Answer every source for the seed candidate and its drug, each answer `delay` seconds late."""
     pmids = SEED_PMIDS + NEW_PMIDS if pmids is None else pmids
+    if delay:
+        fake = _Delayed(fake, delay)  # type: ignore[assignment]
     fake.route(CTGOV, file_reply(handmade("ctgov-v2-studies-lenalidomide-aml-page1.handmade.json")))
     fake.route(
         CTGOV,
@@ -95,3 +100,13 @@ def route_seed(fake: FakeApi, *, pmids: list[str] | None = None) -> None:
     fake.route(OPENFDA_LABEL, file_reply(handmade("openfda-label-lenalidomide.handmade.json")))
     fake.route(RXCUI, file_reply(handmade("rxnav-rxcui-lenalidomide.handmade.json")))
     fake.route(APPROXIMATE, file_reply(handmade("rxnav-approximateTerm-lenalidomid.handmade.json")))
+
+
+class _Delayed:
+    """A FakeApi whose routes answer late."""
+
+    def __init__(self, fake: FakeApi, delay: float) -> None:
+        self.fake, self.delay = fake, delay
+
+    def route(self, path: str, *replies: Reply, query: Any = None) -> None:
+        self.fake.route(path, *(dataclasses.replace(r, delay=self.delay) for r in replies), query=query)
