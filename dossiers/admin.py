@@ -180,10 +180,12 @@ class VisibleMarketFilter(admin.SimpleListFilter):
     path = "market"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(market.code, str(market)) for market in markets_visible_to(request.user)]
+        return [(str(market.pk), str(market)) for market in markets_visible_to(request.user)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(**{f"{self.path}__code": self.value()}) if self.value() else queryset
+        value = self.value()
+        # by id, not code: `market_id = n` uses the (market, score) index without a join
+        return queryset.filter(**{f"{self.path}__id": int(value)}) if value and value.isdigit() else queryset
 
 
 class DossierMarketFilter(VisibleMarketFilter):
@@ -686,7 +688,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: PREDICTION_COUNT_CAP + 1].count()  # type: ignore[index, attr-defined]
+        # the page's ordering is useless for a count and costs a sort of every matching row
+        return self.object_list.order_by()[: PREDICTION_COUNT_CAP + 1].count()  # type: ignore[attr-defined]
 
 
 @admin.register(Prediction)
@@ -694,13 +697,28 @@ class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["drug", "disease", "score", "rank", "source", "market", "imported_at"]
     list_select_related = ["drug", "market"]
     list_filter = [VisibleMarketFilter, "source"]
-    # prefix searches can use an index; a substring search would scan millions of rows
-    search_fields = ["^drug__name", "^disease", "=drug__drugbank_id"]
+    search_fields = ["drug__name", "disease"]  # the search itself is get_search_results below
+    search_help_text = "Start of a drug name or DrugBank id, or start of a disease name."
     ordering = ["-pk"]
     show_full_result_count = False
     paginator = CappedCountPaginator
     raw_id_fields = ["drug", "market"]
     actions = ["promote"]
+
+    def get_sortable_by(self, request: HttpRequest) -> tuple[str, ...]:
+        # the (market, score) index serves a sort by score within one market; across markets it is a full sort
+        return ("score",) if request.GET.get(VisibleMarketFilter.parameter_name) else ()
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Prediction], search_term: str
+    ) -> tuple[QuerySet[Prediction], bool]:
+        """The whole term as one prefix; drugs are looked up first so the (drug, market) index serves them."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        drugs = Drug.objects.filter(models.Q(name__istartswith=term) | models.Q(drugbank_id__iexact=term))
+        drug_ids = list(drugs.values_list("pk", flat=True)[:1000])
+        return queryset.filter(models.Q(drug_id__in=drug_ids) | models.Q(disease__istartswith=term)), False
 
     @admin.action(description="Promote the selected predictions to candidates")
     def promote(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:

@@ -488,7 +488,9 @@ def test_market_filters_offer_only_the_users_markets(world: World) -> None:
     for name in ["candidate", "dossier", "prediction"]:
         page = client_for(world.curator).get(reverse(f"admin:dossiers_{name}_changelist")).content.decode()
         assert "India (IN)" in page and "Canada (CA)" not in page, name
-    filtered = client_for(world.curator).get(reverse("admin:dossiers_candidate_changelist"), {"market": "IN"})
+    filtered = client_for(world.curator).get(
+        reverse("admin:dossiers_candidate_changelist"), {"market": str(world.india.pk)}
+    )
     assert [c.pk for c in filtered.context["cl"].result_list] == [world.candidate.pk]
 
 
@@ -502,3 +504,18 @@ def test_condition_owner_is_chosen_from_the_market_team(world: World) -> None:
     data = admin_form_data(page, **{"conditions-0-owner": world.curator2.pk})
     assert client.post(url, data).status_code == 302
     assert GuardrailCondition.objects.get(candidate=world.candidate).owner == world.curator2
+
+
+def test_prediction_search_is_one_prefix_over_drug_and_disease(world: World) -> None:
+    make_drug("Thalidomide", drugbank_id="DB01041")
+    now = timezone.now()
+    other = Prediction.objects.create(
+        market=world.india, drug=make_drug("Aspirin"), disease="Myeloma, multiple", imported_at=now
+    )
+    client = client_for(world.curator)
+    url = reverse("admin:dossiers_prediction_changelist")
+    for term, expected in [("lenalid", [world.prediction]), ("db00480", [world.prediction]), ("myeloma", [other])]:
+        shown = list(client.get(url, {"q": term}).context["cl"].result_list)
+        assert shown == expected, term
+    assert 'href="?o=' not in client.get(url).content.decode()  # no sort by score across markets
+    assert "o=" in client.get(url, {"market": str(world.india.pk)}).content.decode()
