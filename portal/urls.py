@@ -34,5 +34,7 @@ urlpatterns = [
     # Before dossiers.urls: the download carries the review trail, which only `reviews` can build; the URL
     # and its name `dossiers:dossier_export` stay those of dossiers.urls, so templates need no change.
     path("dossiers/<int:pk>/export.<str:fmt>", dossier_export),
+    # Before dossiers.urls: the candidate page of reviews is the dossier report plus the workflow panel.
+    path("", include("reviews.urls")),
     path("", include("dossiers.urls")),
 ]

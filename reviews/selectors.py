@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from dossiers.models import Candidate, Dossier, GuardrailCondition
+from dossiers.models import Candidate, Dossier, GuardrailCondition, Market
 from dossiers.permissions import sees_all_markets
 from dossiers.report import ReviewTrail
-from dossiers.selectors import markets_visible_to
+from dossiers.selectors import candidates_visible_to, markets_visible_to
+from portal.roles import Role, has_role
 from reviews.models import Assignment, AuditEvent, Comment, ConflictResolution, Review, ReviewRound, SignOff, Watch
-from reviews.permissions import can_see_other_reviews, can_view, round_is_complete
+from reviews.permissions import (
+    allowed_actions,
+    can_mark_condition_met,
+    can_view,
+    round_is_complete,
+)
 from reviews.signatures import content_hash
 
 User = AuthUser | AnonymousUser
@@ -27,14 +37,20 @@ def reviews_visible_to(user: User, candidate: Candidate) -> QuerySet[Review]:
     """Reviews of every round this user may read: their own always, others' once the round is complete."""
     if not can_view(user, candidate):
         return Review.objects.none()
-    rounds = list(candidate.review_rounds.all())
-    open_rounds = [r.pk for r in rounds if can_see_other_reviews(user, candidate, r)]
+    # can_see_other_reviews of each round, as a subquery: the page costs the same however many rounds
     return (
         Review.objects.filter(round__candidate=candidate)
-        .filter(Q(round_id__in=open_rounds) | Q(reviewer_id=user.pk))
+        .filter(Q(round__in=complete_rounds(candidate)) | Q(reviewer_id=user.pk))
         .select_related("reviewer", "round")
         .order_by("round__number", "submitted_at", "id")
     )
+
+
+def complete_rounds(candidate: Candidate) -> QuerySet[ReviewRound]:
+    """Rounds in which every assigned reviewer has submitted: `permissions.round_is_complete` as one query."""
+    assigned = Assignment.objects.filter(round=OuterRef("pk"))
+    missing = assigned.exclude(Exists(Review.objects.filter(round=OuterRef("round"), reviewer=OuterRef("reviewer"))))
+    return candidate.review_rounds.filter(Exists(assigned)).exclude(Exists(missing))
 
 
 def latest_round(candidate: Candidate) -> ReviewRound | None:
@@ -204,3 +220,196 @@ def _round_lines(round_: ReviewRound) -> list[str]:
             f"{resolution.stage} — {' '.join(resolution.note.split())}"
         )
     return lines
+
+
+# ---------------------------------------------------------------- pages: candidate workflow, dashboard, board
+
+
+@dataclass(frozen=True)
+class WorkflowPage:
+    """What the candidate page shows of the workflow, already filtered for the user (blindness included)."""
+
+    actions: set[str]
+    round: ReviewRound | None
+    consensus: Consensus | None
+    assignments: list[Assignment]
+    submitted_ids: set[int]
+    blind: bool
+    reviews: list[Review]
+    resolution: ConflictResolution | None
+    signoffs: list[SignOff]
+    signature: SignatureStatus | None
+    conditions: list[GuardrailCondition]
+    markable_conditions: set[int]
+    comments: list[Comment]
+    watching: bool
+    events: list[AuditEvent]
+
+
+def candidate_workflow(user: AuthUser, candidate: Candidate) -> WorkflowPage:
+    """The workflow panel of a visible candidate in a constant number of queries (conditions aside)."""
+    actions = allowed_actions(user, candidate)
+    round_ = latest_round(candidate)
+    assignments: list[Assignment] = []
+    submitted: set[int] = set()
+    resolution = None
+    if round_ is not None:
+        assignments = list(round_.assignments.select_related("reviewer").order_by("assigned_at", "id"))
+        # who has voted is not blind, only what they voted
+        submitted = set(round_.reviews.values_list("reviewer_id", flat=True))
+        resolution = ConflictResolution.objects.filter(round=round_).select_related("resolved_by").first()
+    conditions = list(candidate.conditions.select_related("owner", "resolved_by"))
+    for condition in conditions:
+        condition.candidate = candidate  # the permission check reaches the market without a query
+    markable = set()
+    if "condition_mark_met" in actions:
+        markable = {
+            c.pk for c in conditions if c.status == GuardrailCondition.Status.OPEN and can_mark_condition_met(user, c)
+        }
+    return WorkflowPage(
+        actions=actions,
+        round=round_,
+        consensus=consensus_state(candidate, round_),
+        assignments=assignments,
+        submitted_ids=submitted,
+        blind=bool(assignments) and not {a.reviewer_id for a in assignments} <= submitted,
+        reviews=list(reviews_visible_to(user, candidate)),
+        resolution=resolution,
+        signoffs=list(signoffs_for(candidate)),
+        signature=signature_status(candidate),
+        conditions=conditions,
+        markable_conditions=markable,
+        comments=list(
+            Comment.objects.filter(candidate=candidate).select_related("author").prefetch_related("mentions")
+        ),
+        watching=Watch.objects.filter(candidate=candidate, user_id=user.pk).exists(),
+        events=list(audit_events_for(candidate)),
+    )
+
+
+def eligible_reviewers(candidate: Candidate) -> QuerySet[AuthUser]:
+    """Active reviewers of the candidate's market, minus the curator of its open round (assign form)."""
+    reviewers = candidate.dossier.market.members.filter(is_active=True).filter(
+        Q(groups__name=Role.REVIEWER.value) | Q(groups__name=Role.ADMIN.value) | Q(is_superuser=True)
+    )
+    round_ = ReviewRound.open_for(candidate)
+    if round_ is not None and round_.curated_by_id is not None:
+        reviewers = reviewers.exclude(pk=round_.curated_by_id)
+    return reviewers.distinct().order_by("last_name", "first_name", "username")
+
+
+AUDIT_CSV_HEADER = ["at", "actor", "actor_name", "action", "object", "from_state", "to_state", "reason", "changes"]
+
+
+def audit_csv_rows(candidate: Candidate) -> Iterator[list[str]]:
+    """The candidate's audit trail as CSV rows (header first); times in ISO 8601 with their offset."""
+    yield AUDIT_CSV_HEADER
+    for event in audit_events_for(candidate).iterator(chunk_size=500):
+        actor = event.actor
+        yield [
+            event.at.isoformat(),
+            actor.get_username() if actor else "system",
+            (actor.get_full_name() or actor.get_username()) if actor else "",
+            event.action,
+            f"{event.object_type}#{event.object_id}",
+            event.from_state,
+            event.to_state,
+            event.reason,
+            json.dumps(event.changes, sort_keys=True, ensure_ascii=False, default=str) if event.changes else "",
+        ]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The dashboard's lists for one user; sections the user's roles have no use for are None."""
+
+    assignments: list[Assignment] | None
+    awaiting_signature: list[Candidate] | None
+    overdue: list[Assignment]
+    conflicts: list[Candidate] | None
+    conditions: list[GuardrailCondition]
+    recent: list[Candidate]
+    markets: list[Market]
+
+
+def _with_dossier(candidates: QuerySet[Candidate]) -> QuerySet[Candidate]:
+    return candidates.select_related("dossier__drug", "dossier__market")
+
+
+def dashboard_for(user: AuthUser, *, recent: int = 15) -> Dashboard:
+    """Everything the dashboard lists, scoped to the user's markets, in a constant number of queries."""
+    visible = candidates_visible_to(user)
+    open_assignments = Assignment.objects.filter(
+        round__closed_at__isnull=True,
+        round__candidate__status=Candidate.Status.IN_REVIEW,
+        round__candidate__in=visible,
+    ).exclude(Exists(Review.objects.filter(round_id=OuterRef("round_id"), reviewer_id=OuterRef("reviewer_id"))))
+    open_assignments = open_assignments.select_related(
+        "reviewer", "round__candidate__dossier__drug", "round__candidate__dossier__market"
+    ).order_by(F("due_date").asc(nulls_last=True), "id")
+    is_approver = has_role(user, Role.APPROVER)
+    awaiting = None
+    if is_approver:
+        # Set-based form of permissions.took_part: who curated or reviewed a candidate may not sign it.
+        took_part = Q(review_rounds__curated_by=user) | Q(review_rounds__assignments__reviewer=user)
+        awaiting = list(
+            _with_dossier(visible.filter(status=Candidate.Status.DECISION_PENDING).exclude(took_part))
+            .distinct()
+            .order_by("updated_at", "id")
+        )
+    conflicts = None
+    if is_approver or has_role(user, Role.REVIEWER):
+        conflicts = list(_with_dossier(visible.filter(status=Candidate.Status.IN_CONFLICT)).order_by("updated_at"))
+    conditions = (
+        GuardrailCondition.objects.filter(owner=user, status=GuardrailCondition.Status.OPEN, candidate__in=visible)
+        .select_related("candidate__dossier__drug", "candidate__dossier__market")
+        .order_by(F("due_date").asc(nulls_last=True), "id")
+    )
+    return Dashboard(
+        assignments=list(open_assignments.filter(reviewer=user)) if has_role(user, Role.REVIEWER) else None,
+        awaiting_signature=awaiting,
+        overdue=list(open_assignments.filter(due_date__lt=timezone.localdate())),
+        conflicts=conflicts,
+        conditions=list(conditions),
+        recent=list(_with_dossier(visible).order_by("-updated_at", "-id")[:recent]),
+        markets=list(markets_visible_to(user).order_by("code")),
+    )
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    status: str
+    label: str
+    count: int
+    candidates: list[Candidate]
+
+
+@dataclass(frozen=True)
+class Board:
+    market: Market
+    columns: list[BoardColumn]
+    total: int
+
+
+def market_board(user: User, code: str, *, per_column: int = 8) -> Board:
+    """Counts per status of a visible market and its latest-changed candidates per status; else Http404."""
+    market = get_object_or_404(markets_visible_to(user), code=code)
+    in_market = Candidate.objects.filter(dossier__market=market)
+    counts = dict(in_market.values_list("status").annotate(n=Count("id")).order_by())
+    latest = (
+        in_market.annotate(
+            place=Window(RowNumber(), partition_by=[F("status")], order_by=[F("updated_at").desc(), F("id").desc()])
+        )
+        .filter(place__lte=per_column)
+        .select_related("dossier__drug")
+        .order_by("status", "place")
+    )
+    by_status: dict[str, list[Candidate]] = {}
+    for candidate in latest:
+        candidate.dossier.market = market
+        by_status.setdefault(candidate.status, []).append(candidate)
+    columns = [
+        BoardColumn(status=value, label=label, count=counts.get(value, 0), candidates=by_status.get(value, []))
+        for value, label in Candidate.Status.choices
+    ]
+    return Board(market=market, columns=columns, total=sum(counts.values()))
