@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from dossiers.models import Candidate, Decision
 from reviews.models import AuditEvent, Review, SignOff
 from tests.api.conftest import token_client
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_candidate
 from tests.reviews.conftest import Personas, reload, to_decision_pending, to_in_review, vote
 
 S = Candidate.Status
@@ -240,3 +240,58 @@ def test_outsider_gets_404_on_export(people: Personas, candidate: Candidate) -> 
     response = token_client(people.outsider).get(f"/api/v1/dossiers/{candidate.dossier_id}/export.md")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_signed_off_reopened_and_signed_again(people: Personas, candidate: Candidate) -> None:
+    p = people
+    to_decision_pending(candidate, p)
+    approver, approver2 = token_client(p.approver), token_client(p.approver2)
+    sign = {"password": PASSWORD, "decision": Decision.GUARDRAILS}
+    assert approver.post(url(candidate, "sign-off"), sign, format="json").status_code == 201
+    reopen = approver.post(url(candidate, "reopen"), {"reason": "New safety signal."}, format="json")
+    assert reopen.status_code == 200 and reopen.json()["status"] == S.TRIAGED
+    curator = token_client(p.curator)
+    for action, body in [
+        ("start-curation", {}),
+        ("assign", {"reviewers": ["reviewer1", "reviewer3"]}),
+        ("send-to-review", {}),
+    ]:
+        assert curator.post(url(candidate, action), body, format="json").status_code == 200, action
+    for reviewer in (p.reviewer1, p.reviewer3):
+        assert token_client(reviewer).post(url(candidate, "reviews"), REVIEW, format="json").status_code == 201
+    # the first signer reviewed nothing, but a second approver signs round 2 just as well
+    assert approver2.post(url(candidate, "sign-off"), sign, format="json").status_code == 201
+    signoffs = curator.get(url(candidate, "signoffs")).json()
+    assert [(s["round"], s["signer"]["username"], s["valid"]) for s in signoffs] == [
+        (1, "approver", True),
+        (2, "approver2", True),
+    ]
+    assert [r["round"] for r in curator.get(url(candidate, "reviews")).json()] == [1, 1, 2, 2]
+    export = curator.get(f"/api/v1/dossiers/{candidate.dossier_id}/export.md").content.decode()
+    assert "candidate.reopen: signed_off → triaged by Approver Tester — New safety signal." in export
+    assert "Round 2 review by Reviewer3 Tester" in export
+
+
+def test_stale_if_match_on_a_condition_is_412(people: Personas, candidate: Candidate) -> None:
+    to_decision_pending(candidate, people)
+    approver = token_client(people.approver)
+    stale = approver.get(f"/api/v1/candidates/{candidate.pk}/")["ETag"]
+    approver.post(url(candidate, "sign-off"), {"password": PASSWORD, "decision": "guardrails"}, format="json")
+    condition = candidate.conditions.get()
+    path = f"/api/v1/conditions/{condition.pk}/waive/"
+    response = approver.post(path, {"justification": "Covered."}, format="json", HTTP_IF_MATCH=stale)
+    assert response.status_code == 412
+    assert reload(candidate).status == S.SIGNED_OFF
+    fresh = approver.get(f"/api/v1/candidates/{candidate.pk}/")["ETag"]
+    response = approver.post(path, {"justification": "Covered."}, format="json", HTTP_IF_MATCH=fresh)
+    assert response.status_code == 200 and response.json()["status"] == "waived"
+    assert reload(candidate).status == S.CLEARED
+
+
+def test_export_refuses_unknown_candidates(people: Personas, candidate: Candidate) -> None:
+    client = token_client(people.viewer)
+    base = f"/api/v1/dossiers/{candidate.dossier_id}/export.md"
+    assert client.get(base, {"candidate": "abc"}).status_code == 404
+    other = make_candidate()
+    assert client.get(base, {"candidate": other.pk}).status_code == 404
+    assert client.get(f"/api/v1/dossiers/{candidate.dossier_id}/export.pdf").json()["code"] == "not_found"
