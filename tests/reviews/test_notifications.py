@@ -7,7 +7,10 @@ hands the outbox rows to the delivery task, and `mail.outbox` is what the SMTP s
 from __future__ import annotations
 
 import datetime as dt
+import os
 import smtplib
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -496,3 +499,17 @@ def test_beat_schedule_names_registered_tasks(settings: Any) -> None:
     names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"reviews.notifications_sweep", "reviews.digests_send", "reviews.reminders_create"} <= names
     assert {"reviews.notifications_sweep", "reviews.digests_send", "reviews.reminders_create"} <= set(celery_app.tasks)
+
+
+def test_a_lease_shorter_than_a_slow_send_fails_at_start() -> None:
+    env = {
+        **os.environ,
+        "EMAIL_TIMEOUT": "10",
+        "NOTIFICATION_SENDING_LEASE": "60",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "NOTIFICATION_SENDING_LEASE=60 must exceed 6 × EMAIL_TIMEOUT (60s)" in result.stderr
