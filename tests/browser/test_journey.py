@@ -161,6 +161,7 @@ def test_five_personas_take_a_candidate_from_predicted_to_cleared(browser, live_
     page.wait_for_load_state()
     assert status(candidate) == Candidate.Status.CLEARED
     journey.shot(page, "approver-cleared-workflow", selector="#workflow")
+    page.evaluate("window.scrollTo(0, 0)")
     journey.shot(page, "approver-cleared-top", full_page=False)
     page.goto(f"{live_server.url}/markets/IN/board/")
     journey.shot(page, "board")

@@ -466,3 +466,30 @@ def test_dashboard_and_board_query_counts_are_constant(people: Personas, candida
         (to_decision_pending if i % 2 else to_conflict)(extra, people)
     assert [count_queries(client, url) for url in urls] == small
     assert small[0] <= 12 and small[1] <= 8
+
+
+def test_a_changed_content_shows_the_signature_invalid(people: Personas, candidate: Candidate) -> None:
+    to_signed_off(candidate, people)
+    client = client_for(people.viewer)
+    url = reverse("reviews:candidate_detail", args=[candidate.pk])
+    assert "signature-invalid" not in client.get(url).content.decode()
+    Candidate.objects.filter(pk=candidate.pk).update(summary="Edited after signing")
+    page = client.get(url).content.decode()
+    assert "The content changed since signing." in page and "signature-invalid" in page
+    services.signature_check(candidate_id=candidate.pk)
+    page = client.get(url).content.decode()
+    assert "Signed content changed: candidate." in page
+    assert reload(candidate).status == Candidate.Status.DECISION_PENDING
+
+
+def test_reopen_keeps_earlier_rounds_reviews_and_signatures_on_the_page(people: Personas, candidate: Candidate) -> None:
+    to_signed_off(candidate, people)
+    client = client_for(people.approver)
+    response = client.post(reverse("reviews:reopen", args=[candidate.pk]), {"reason": "New trial results"})
+    assert response.status_code == 302
+    response = client.get(reverse("reviews:candidate_detail", args=[candidate.pk]))
+    page = response.content.decode()
+    assert response.context["workflow"].round.number == 2
+    assert "reviewer1&#x27;s reasons" in page and "reviewer2&#x27;s reasons" in page  # round 1 stays readable
+    assert "for round 1, since reopened" in page
+    assert "Round 2 — New trial results" in page
