@@ -268,6 +268,7 @@ def test_sign_off_page_shows_the_meaning_and_the_signature_record(people: Person
     signature = page.split('class="data signatures"')[1].split("</table>")[0]
     assert "Approver Tester" in signature and "Approved: Proceed with Guardrails" in signature
     assert " UTC (+0000)" in signature and "Valid" in signature
+    assert '<span class="badge signature-valid">Signed</span> Approver Tester</a>' in page  # in the status bar
 
 
 def test_wrong_password_signs_nothing_and_says_why(people: Personas, candidate: Candidate) -> None:
