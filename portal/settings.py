@@ -352,6 +352,7 @@ SPECTACULAR_SETTINGS = {
         "DecisionEnum": "dossiers.models.Decision",
         "EvidenceLevelEnum": "dossiers.models.EvidenceLevel",
         "DecisionStageEnum": "dossiers.models.DecisionStage",
+        "PredictionSourceEnum": "dossiers.models.PredictionSource",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
