@@ -20,16 +20,20 @@ def candidate_promote(*, prediction_id: int, by: User | None) -> Candidate:
     if by is not None and not can_curate(by, prediction.market):
         raise PermissionDenied("Only a curator of this market can promote its predictions.")
     dossier, _ = Dossier.objects.get_or_create(drug=prediction.drug, market=prediction.market)
-    candidate, created = Candidate.objects.select_for_update().get_or_create(
-        dossier=dossier,
-        disease=prediction.disease,
-        defaults={
-            "prediction": prediction,
-            "txgnn_score": prediction.score,
-            "txgnn_rank": prediction.rank,
-            "source": prediction.source,
-        },
+    # Diseases match case-insensitively: a report says "Myeloid Leukemia", the model "myeloid leukemia".
+    candidate = (
+        Candidate.objects.select_for_update().filter(dossier=dossier, disease__iexact=prediction.disease).first()
     )
+    created = candidate is None
+    if candidate is None:
+        candidate = Candidate.objects.create(
+            dossier=dossier,
+            disease=prediction.disease,
+            prediction=prediction,
+            txgnn_score=prediction.score,
+            txgnn_rank=prediction.rank,
+            source=prediction.source,
+        )
     if not created and candidate.prediction_id is None:
         candidate.prediction = prediction
         candidate.txgnn_rank = candidate.txgnn_rank or prediction.rank
