@@ -24,5 +24,6 @@ urlpatterns = [
     path("candidates/<int:pk>/unwatch/", views.unwatch, name="unwatch"),
     path("candidates/<int:pk>/audit.csv", views.audit_csv, name="audit_csv"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("markets/", views.boards, name="boards"),
     path("markets/<str:code>/board/", views.board, name="board"),
 ]

@@ -22,7 +22,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dossiers.models import Candidate, GuardrailCondition
 from dossiers.report import DEFAULT_DISCLAIMER
-from dossiers.selectors import candidate_get_for, dossier_get_for, dossier_page, interactions_by_severity
+from dossiers.selectors import (
+    candidate_get_for,
+    dossier_get_for,
+    dossier_page,
+    interactions_by_severity,
+    markets_visible_to,
+)
 from dossiers.views import EXPORT_LABELS
 from reviews import forms, services
 from reviews.permissions import allowed_actions
@@ -364,3 +370,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def board(request: HttpRequest, code: str) -> HttpResponse:
     """A market's pipeline: how many candidates are in each status, and the latest of each."""
     return render(request, "reviews/board.html", {"board": market_board(request.user, code)})
+
+
+@login_required
+@require_GET
+def boards(request: HttpRequest) -> HttpResponse:
+    """The pipeline boards the user may open; straight to the board when there is only one."""
+    markets = list(markets_visible_to(request.user).order_by("code"))
+    if len(markets) == 1:
+        return redirect("reviews:board", code=markets[0].code)
+    return render(request, "reviews/boards.html", {"markets": markets})

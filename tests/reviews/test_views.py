@@ -494,3 +494,11 @@ def test_reopen_keeps_earlier_rounds_reviews_and_signatures_on_the_page(people: 
     assert "reviewer1&#x27;s reasons" in page and "reviewer2&#x27;s reasons" in page  # round 1 stays readable
     assert "for round 1, since reopened" in page
     assert "Round 2 — New trial results" in page
+
+
+def test_pipeline_link_opens_the_only_board_or_lists_the_markets(people: Personas, admin: User) -> None:
+    response = client_for(people.viewer).get(reverse("reviews:boards"))
+    assert response.status_code == 302 and response["Location"] == reverse("reviews:board", args=["IN"])
+    page = client_for(admin).get(reverse("reviews:boards")).content.decode()
+    assert reverse("reviews:board", args=["IN"]) in page and reverse("reviews:board", args=["CA"]) in page
+    assert 'href="/markets/"' in page  # the nav link
