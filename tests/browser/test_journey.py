@@ -151,6 +151,12 @@ def test_five_personas_take_a_candidate_from_predicted_to_cleared(browser, live_
     page.goto(url)
     assert "Approved: Proceed with Guardrails" in page.inner_text("#action-sign_off")
     page.check("#action-sign_off input[name=decision][value=guardrails]")
+    page.fill("#action-sign_off input[name=password]", "not my password")
+    submit(page, "sign_off")
+    assert "The password is not correct; nothing was signed." in page.inner_text("#action-sign_off")
+    assert status(candidate) == Candidate.Status.DECISION_PENDING
+    journey.shot(page, "approver-wrong-password", selector="#action-sign_off")
+    page.check("#action-sign_off input[name=decision][value=guardrails]")
     page.fill("#action-sign_off input[name=password]", PASSWORD)
     journey.shot(page, "approver-sign-off", selector="#action-sign_off")
     submit(page, "sign_off")
@@ -190,5 +196,7 @@ def test_five_personas_take_a_candidate_from_predicted_to_cleared(browser, live_
     ]
     if SHARED_SCREENS.parent.is_dir():
         SHARED_SCREENS.mkdir(exist_ok=True)
+        for old in SHARED_SCREENS.glob("journey-*.png"):
+            old.unlink()
         for shot in sorted(tmp_path.glob("*.png")):
             shutil.copy(shot, SHARED_SCREENS / f"journey-{shot.name}")
