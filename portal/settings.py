@@ -353,6 +353,8 @@ SPECTACULAR_SETTINGS = {
         "EvidenceLevelEnum": "dossiers.models.EvidenceLevel",
         "DecisionStageEnum": "dossiers.models.DecisionStage",
         "PredictionSourceEnum": "dossiers.models.PredictionSource",
+        "RefreshSourceEnum": "dossiers.models.RefreshRun.Source",
+        "RefreshStatusEnum": "dossiers.models.RefreshRun.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -152,6 +152,15 @@ def candidate_refresh_request(*, candidate_id: int, by: User) -> RefreshRequest:
 
 
 @transaction.atomic
+def candidates_refresh_request(*, candidate_ids: Sequence[int], by: User | None = None) -> RefreshRequest:
+    """Queue one refresh request over the given candidates and their drugs (trusted callers: jobs, benchmarks)."""
+    candidates = list(Candidate.objects.filter(pk__in=candidate_ids).select_related("dossier").order_by("id"))
+    request = _pending_runs(uuid.uuid4(), candidates, by)
+    transaction.on_commit(lambda: _enqueue(request))
+    return request
+
+
+@transaction.atomic
 def nightly_refresh_request(*, day: str) -> RefreshRequest:
     """Queue a refresh of every open candidate; the same `day` always gives the same request (idempotent)."""
     request_id = uuid.uuid5(NIGHTLY_NAMESPACE, f"nightly:{day}")
@@ -230,10 +239,15 @@ def _finish(run: RefreshRun, status: str, *, error: str = "", fetched: Fetched |
     run.status, run.error, run.finished_at = status, error, timezone.now()
     if fetched is not None:
         run.query, run.params, run.total_hits = fetched.query, fetched.params, fetched.total_hits
-    run.save(update_fields=["status", "error", "finished_at", "query", "params", "total_hits"])
+    fields = ["status", "error", "finished_at", "query", "params", "total_hits"]
+    run.save(update_fields=[*fields, "new_count", "changed_count", "unchanged_count"])
 
 
-def _execute(run: RefreshRun, job: Job, *, candidates: Callable[[], Iterable[Candidate]]) -> RefreshRun:
+# Changes after which an included trial may grade differently (evidence_level.trial_level reads these).
+LEVEL_KINDS = frozenset({Kind.PHASE_CHANGED, Kind.TRIAL_STATUS_CHANGED, Kind.TRIAL_STOPPED_FOR_SAFETY})
+
+
+def _execute(run: RefreshRun, job: Job) -> RefreshRun:
     """Fetch (no transaction open), then apply once under the run's lock; record any failure on the run."""
     try:
         fetched = job.fetch()
@@ -243,24 +257,22 @@ def _execute(run: RefreshRun, job: Job, *, candidates: Callable[[], Iterable[Can
     except (SourceError, ValueError, KeyError, TypeError) as exc:
         _finish(run, RunStatus.ERROR, error=str(exc) or type(exc).__name__)
         return run
-    apply = job.apply
     try:
         with transaction.atomic():
-            locked = RefreshRun.objects.select_for_update().get(pk=run.pk)
+            locked = RefreshRun.objects.select_for_update(of=("self",)).select_related("candidate").get(pk=run.pk)
             if locked.is_done:  # another delivery of the same task finished it meanwhile
                 return locked
             _name_writes(locked)
-            outcome = apply(locked, fetched)
+            outcome = job.apply(locked, fetched)
             locked.new_count, locked.changed_count = outcome.new, outcome.changed
             locked.unchanged_count = outcome.unchanged
-            locked.save(update_fields=["new_count", "changed_count", "unchanged_count"])
             empty = not outcome.new and not outcome.changed and not outcome.unchanged
             _finish(locked, RunStatus.EMPTY if empty else RunStatus.SUCCESS, fetched=fetched)
             for change in outcome.changes:
                 change.refresh_run = locked
             EvidenceChange.objects.bulk_create(outcome.changes)
             _publish_new_evidence(locked, outcome)
-            _recompute_levels(candidates())
+            _recompute_levels(locked, outcome)
             if any(c.significant for c in outcome.changes):
                 transaction.on_commit(lambda: _alert(locked.pk))
             return locked
@@ -300,9 +312,10 @@ def _name_writes(run: RefreshRun) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('reviews.reason', %s, true)", [f"evidence refresh run {run.pk}"])
-        if run.requested_by_id:
-            cursor.execute("SELECT set_config('reviews.actor_id', %s, true)", [str(run.requested_by_id)])
+        cursor.execute(
+            "SELECT set_config('reviews.reason', %s, true), set_config('reviews.actor_id', %s, true)",
+            [f"evidence refresh run {run.pk}", str(run.requested_by_id or "")],
+        )
 
 
 def _alert(run_id: int) -> None:
@@ -311,8 +324,16 @@ def _alert(run_id: int) -> None:
     send_evidence_alert(run_id)
 
 
-def _recompute_levels(candidates: Iterable[Candidate]) -> None:
-    for candidate in candidates:
+def _recompute_levels(run: RefreshRun, outcome: Outcome) -> None:
+    """Regrade the candidates whose included evidence may grade differently now (suggestions never count).
+
+    The run's own candidate once (its first refresh), and every candidate linked to a trial whose phase or
+    status changed. Labels and RxNorm ids play no part in the level.
+    """
+    affected = {c.candidate_id for c in outcome.changes if c.kind in LEVEL_KINDS}
+    if run.candidate is not None and not run.candidate.computed_evidence_level:
+        affected.add(run.candidate.pk)
+    for candidate in Candidate.objects.filter(pk__in=affected):
         evidence_level_recompute(candidate=candidate)
 
 
@@ -334,7 +355,7 @@ def candidate_refresh(*, candidate_id: int, request_id: uuid.UUID) -> list[Refre
     for job in (_trials_job(drug, disease), _papers_job(drug, disease)):
         run = _claim(request_id, job, candidate=candidate, drug=None)
         if run is not None:
-            runs.append(_execute(run, job, candidates=lambda: [candidate]))
+            runs.append(_execute(run, job))
     if runs and all(r.status in (RunStatus.SUCCESS, RunStatus.EMPTY) for r in runs):
         Candidate.objects.filter(pk=candidate.pk).update(evidence_refreshed_at=timezone.now())
     return runs
@@ -344,14 +365,10 @@ def drug_refresh(*, drug_id: int, request_id: uuid.UUID) -> list[RefreshRun]:
     """Run the drug's RxNorm normalisation and label query of one request."""
     drug = Drug.objects.get(pk=drug_id)
     runs: list[RefreshRun] = []
-
-    def candidates() -> list[Candidate]:
-        return list(Candidate.objects.filter(dossier__drug=drug))
-
     for job in (_rxcui_job(drug.name), _label_job(drug.name)):
         run = _claim(request_id, job, candidate=None, drug=drug)
         if run is not None:
-            runs.append(_execute(run, job, candidates=candidates))
+            runs.append(_execute(run, job))
     return runs
 
 

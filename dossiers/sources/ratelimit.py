@@ -25,6 +25,9 @@ from redis.commands.core import Script
 from dossiers.sources.errors import RateLimitTimeout
 
 SPACING_MARGIN = 1.05
+# A request sent this late after its slot (as a fraction of the period) could break the limit: see acquire().
+# Below SPACING_MARGIN - 1, so that the margin still covers the lateness allowed plus the trip to the server.
+LATE_FRACTION = 0.02
 KEY_PREFIX = "portal:ratelimit:"
 
 # Source name -> setting holding its (requests, period in seconds) limit.
@@ -135,23 +138,41 @@ def _redis() -> _RedisSlots | None:
 
 
 def acquire(source: str) -> float:
-    """Block until `source` may be called; return the seconds waited. Raise RateLimitTimeout past the max wait."""
+    """Block until `source` may be called; return the seconds waited. Raise RateLimitTimeout past the max wait.
+
+    A caller that wakes more than `LATE_FRACTION` of the period after its slot (a loaded machine did not
+    schedule it in time) gives the slot up and reserves a new one: sent late, it would land next to the
+    punctual callers of the following slots and the server would count more than the limit in a window.
+    """
     rate = rate_for(source)
     max_wait = settings.SOURCES_RATE_LIMIT_MAX_WAIT
+    waited = 0.0
+    while True:
+        before = time.monotonic()  # the slot is at most `wait` after this, on any clock
+        wait = _reserve(source, rate, max_wait - waited)
+        if wait > 0:
+            time.sleep(wait)
+        waited += wait
+        if time.monotonic() - (before + wait) <= LATE_FRACTION * rate.period:
+            return waited
+
+
+def _reserve(source: str, rate: Rate, max_wait: float) -> float:
     scripts = _redis()
     if scripts is None:
-        wait = _local.reserve(source, rate.interval, max_wait)
+        wait = _local.reserve(source, rate.interval, max(max_wait, 0.0))
     else:
-        micros = int(scripts.reserve(keys=[KEY_PREFIX + source], args=[int(rate.interval * 1e6), int(max_wait * 1e6)]))
+        micros = int(
+            scripts.reserve(keys=[KEY_PREFIX + source], args=[int(rate.interval * 1e6), int(max(max_wait, 0.0) * 1e6)])
+        )
         wait = None if micros < 0 else micros / 1e6
     if wait is None:
         raise RateLimitTimeout(
-            f"rate limit {rate.requests}/{rate.period:g}s would need a wait over the {max_wait:g} s allowed",
+            f"rate limit {rate.requests}/{rate.period:g}s would need a wait over the "
+            f"{settings.SOURCES_RATE_LIMIT_MAX_WAIT:g} s allowed",
             source=source,
             url="",
         )
-    if wait > 0:
-        time.sleep(wait)
     return wait
 
 

@@ -22,10 +22,12 @@ from dossiers.models import (
 from dossiers.services import refresh
 from dossiers.services.dossier_import import dossier_import
 from portal.roles import Role
+from reviews.models import Notification
 from tests.factories import make_candidate, make_market, make_user
 from tests.fakeapi import CTGOV, EUTILS, FakeApi
 from tests.refresh.conftest import worker_env
 from tests.refresh.seedfake import route_seed
+from tests.refresh.test_refresh_service import _sign_off
 from tests.sources.test_ratelimit import max_in_any_window
 
 pytestmark = [pytest.mark.postgres, pytest.mark.services]
@@ -53,11 +55,19 @@ def seed(seed_path, transactional_db) -> Candidate:
 def test_a_worker_runs_a_whole_refresh_from_the_button(seed: Candidate, fakeapi: FakeApi, start_workers) -> None:
     route_seed(fakeapi)
     start_workers(worker_env(fakeapi.url))
-    curator = make_user("curator", Role.CURATOR, markets=[make_market("IN")])
+    india = make_market("IN")
+    curator = make_user("curator", Role.CURATOR, markets=[india])
+    approver = make_user("approver", Role.APPROVER, markets=[india])
+    _sign_off(seed, approver)  # so that the trial stopped for safety is sent to reviews by task name
 
     queued = refresh.candidate_refresh_request(candidate_id=seed.pk, by=curator)
 
     wait_until(lambda: unfinished() == 0, timeout=90, what="the refresh runs")
+    wait_until(
+        lambda: Notification.objects.filter(recipient=approver, reason="evidence_changed").exists(),
+        timeout=60,
+        what="the evidence alert from reviews.evidence_changes_notify",
+    )
     runs = {r.source: r for r in RefreshRun.objects.filter(request_id=queued.request_id)}
     assert {s: r.status for s, r in runs.items()} == dict.fromkeys(
         ["clinicaltrials", "pubmed", "openfda", "rxnav"], "success"
