@@ -64,3 +64,17 @@ def test_configured_services_are_used() -> None:
         "eager": False,
         "cache": "django.core.cache.backends.redis.RedisCache",
     }
+
+
+@pytest.mark.django_db
+def test_migrate_creates_the_role_groups_with_their_admin_permissions() -> None:
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    from portal.roles import Role
+
+    Group.objects.all().delete()
+    call_command("migrate", verbosity=0)
+    groups = {group.name: group for group in Group.objects.prefetch_related("permissions")}
+    assert set(groups) == {role.value for role in Role}
+    assert any(perm.codename == "change_candidate" for perm in groups[Role.CURATOR.value].permissions.all())
