@@ -27,7 +27,7 @@ from dossiers.sources.errors import RateLimitTimeout
 SPACING_MARGIN = 1.05
 # A request sent this late after its slot (as a fraction of the period) could break the limit: see acquire().
 # Below SPACING_MARGIN - 1, so that the margin still covers the lateness allowed plus the trip to the server.
-LATE_FRACTION = 0.02
+LATE_FRACTION = 0.01
 KEY_PREFIX = "portal:ratelimit:"
 
 # Source name -> setting holding its (requests, period in seconds) limit.
