@@ -300,11 +300,14 @@ def refresh_panel_for(user: AuthUser | AnonymousUser, candidate: Candidate) -> R
         candidate=candidate,
         latest=latest,
         log=log,
+        # not through candidate.trial_links: on the dossier page those are prefetched with included ones only
         suggested_trials=list(
-            candidate.trial_links.filter(curation_status=suggested).select_related("trial").order_by("trial__nct_id")
+            CandidateTrial.objects.filter(candidate=candidate, curation_status=suggested)
+            .select_related("trial")
+            .order_by("trial__nct_id")
         ),
         suggested_publications=list(
-            candidate.publication_links.filter(curation_status=suggested)
+            CandidatePublication.objects.filter(candidate=candidate, curation_status=suggested)
             .select_related("publication")
             .order_by("-publication__year", "publication__pmid")
         ),

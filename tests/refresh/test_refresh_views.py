@@ -60,7 +60,9 @@ def test_curator_presses_refresh_and_sees_the_query_log_and_suggestions(
     page = client.get(f"/candidates/{world.candidate.pk}/").content.decode()
     assert 'id="evidence-refresh"' in page and "Refresh evidence" in page
     assert "query.cond=Myeloid Leukemia" in page  # the query log shows the parameters
-    assert "NCT09999901" in page and "PMID 40000001" in page  # suggestions
+    suggestions = page.split("Suggestions to curate")[1].split("Query log")[0]
+    assert "NCT09999901" in suggestions and "PMID 40000001" in suggestions and "PMID 40000002" in suggestions
+    assert 'value="included"' in suggestions and "30271212" not in suggestions  # curated papers are not offered
     assert "Trial stopped for safety" in page  # new since last review
     assert "Computed evidence level" in page
 
