@@ -5,8 +5,9 @@ scripts a route with replies served in order (the last one repeats): recorded fi
 Retry-After, 500, a hang past the client's timeout, malformed bodies, pages chosen by query
 parameter. Every request is logged with its wall-clock and monotonic arrival time.
 
-Real recordings are read from the shared fixtures (`SHARED_DIR`, default `<repo>/../shared`), never
-copied; cases they lack are hand-made files under `tests/fixtures/external/` (named `*.handmade.*`).
+Real recordings are byte-identical copies of the shared fixtures under `tests/fixtures/external/recorded/`
+(so any clone runs them; a test compares them with `SHARED_DIR`, default `<repo>/../shared`, when it is
+there); cases they lack are hand-made files under `tests/fixtures/external/` (named `*.handmade.*`).
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ import pytest
 from django.conf import settings
 
 HANDMADE_DIR = Path(__file__).resolve().parent / "fixtures" / "external"
+RECORDED_DIR = HANDMADE_DIR / "recorded"
 CONTENT_TYPES = {".json": "application/json", ".xml": "text/xml; charset=UTF-8"}
 
 
+def shared_dir() -> Path:
+    """The shared folder beside the clone (or `SHARED_DIR`), which may be absent in a lone clone."""
+    return Path(os.environ.get("SHARED_DIR") or settings.BASE_DIR.parent / "shared")
+
+
 def recorded(name: str) -> Path:
-    """Path of a real recording in the shared fixtures; fail clearly when it is not there."""
-    shared = Path(os.environ.get("SHARED_DIR") or settings.BASE_DIR.parent / "shared")
-    path = shared / "fixtures" / "external" / name
+    """Path of the repo's copy of a real recording; fail clearly when it is not there."""
+    path = RECORDED_DIR / name
     if not path.is_file():
-        pytest.fail(f"recorded response {path} is missing; set SHARED_DIR to the shared folder")
+        pytest.fail(f"recorded response {path} is missing")
     return path
 
 
