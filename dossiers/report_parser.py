@@ -485,7 +485,7 @@ def _preamble_heading(block: _Block, parsed: ParsedDossier, current: str, file_n
         if _is_title(block, parsed):
             parsed.title = block.text
             return
-    raise ReportError(file_name, block.line, None, f'unknown section heading "{block.text}"')
+    raise ReportError(file_name, block.line, "section heading", f'unknown section heading "{block.text}"')
 
 
 def _apply_front_matter(front: dict, parsed: ParsedDossier, file_name: str) -> None:

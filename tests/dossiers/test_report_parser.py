@@ -255,7 +255,7 @@ BAD_INPUTS = {
     ),
     "unknown section heading": (
         lambda: _replace("Safety Considerations\n", "Pharmacokinetics\nHalf-life is 3 hours.\nSafety Considerations\n"),
-        'seed.txt, line 58: unknown section heading "Pharmacokinetics"',
+        'seed.txt, line 58, field "section heading": unknown section heading "Pharmacokinetics"',
     ),
     "unknown market status": (
         lambda: _replace("✗ Not Marketed", "Sometimes"),
@@ -290,7 +290,8 @@ def test_unknown_heading_in_markdown() -> None:
     text = SEED_MD.read_text(encoding="utf-8").replace("## Safety Considerations", "## Pharmacokinetics", 1)
     with pytest.raises(ReportError) as caught:
         parse_report_text(text, file_name="r.md")
-    assert (caught.value.line, caught.value.message) == (120, 'unknown section heading "Pharmacokinetics"')
+    assert (caught.value.line, caught.value.field) == (120, "section heading")
+    assert caught.value.message == 'unknown section heading "Pharmacokinetics"'
 
 
 def test_market_code_must_agree_with_the_report() -> None:
