@@ -586,7 +586,14 @@ def _category(title: str, detail: str) -> str:
 
 
 def _paragraphs(blocks: Iterable[_Block]) -> str:
-    return "\n\n".join(block.text for block in blocks)
+    """Paragraphs apart by a blank line; a run of list items kept as a Markdown list, one "- item" a line."""
+    text, previous = "", ""
+    for block in blocks:
+        line = f"- {block.text}" if block.kind == "item" else block.text
+        if text:
+            text += "\n" if block.kind == "item" and previous == "item" else "\n\n"
+        text, previous = text + line, block.kind
+    return text
 
 
 # ---------------------------------------------------------------- section readers
@@ -809,20 +816,29 @@ class _Reader:
         return text
 
     def conclusion(self, blocks: list[_Block]) -> None:
-        parsed, rationale, decision_line = self.parsed, [], None
+        parsed, prose, decision_line = self.parsed, [], None
+        checklist = False  # only the bullets right after "To proceed, the following is needed:" are conditions
         for block in blocks:
             if block.kind == "item":
-                self.condition(block)
-            elif block.kind != "para":
+                if checklist:
+                    self.condition(block)
+                else:
+                    prose.append(block)
+                continue
+            if block.kind != "para":
                 raise self.error(block.line, "Conclusion and Next Steps", f'unexpected {block.kind} "{block.text}"')
-            elif match := re.match(r"^Decision\s*:\s*(.+)$", block.text, re.I):
+            checklist = False
+            if match := re.match(r"^Decision\s*:\s*(.+)$", block.text, re.I):
                 parsed.decision = parse_decision(match.group(1), file_name=self.file, line=block.line)
                 decision_line = block.line
             elif match := re.match(r"^Rationale\s*:\s*(.*)$", block.text, re.I | re.S):
-                rationale.append(match.group(1))
-            elif not re.match(r"^to proceed\b.*:$", block.text, re.I):
-                rationale.append(block.text)
-        parsed.conclusion_rationale = "\n\n".join(part for part in rationale if part)
+                if match.group(1):
+                    prose.append(_Block("para", match.group(1), block.line))
+            elif re.match(r"^to proceed\b.*:$", block.text, re.I):
+                checklist = True
+            else:
+                prose.append(block)
+        parsed.conclusion_rationale = _paragraphs(prose)
         if self.overview_decision:
             overview, line = self.overview_decision
             if parsed.decision and parsed.decision != overview:

@@ -331,3 +331,18 @@ def test_seed_import_query_count_is_bounded(django_assert_max_num_queries: Any) 
         import_seed()
     with django_assert_max_num_queries(90):
         import_seed()
+
+
+def test_other_indication_bullets_are_not_conditions_and_survive_export(tmp_path: Path) -> None:
+    other = "Other predicted indications:\n- Mantle cell lymphoma: approved in the US\n"
+    text = SEED.read_text(encoding="utf-8").replace("Disclaimer\n", other + "Disclaimer\n", 1)
+    result = dossier_import(path_or_file=io.BytesIO(text.encode()), file_name="o.txt", market_code="IN", by=None)
+    assert GuardrailCondition.objects.count() == 7
+    assert result.candidate.conclusion_rationale.endswith("- Mantle cell lymphoma: approved in the US")
+    out = io.StringIO()
+    call_command("export_dossier", "lenalidomide", "--market", "IN", "--format", "md", stdout=out)
+    exported = tmp_path / "exported.md"
+    exported.write_text(out.getvalue(), encoding="utf-8")
+    again = dossier_import(path_or_file=exported, file_name="exported.md", market_code="IN", by=None)
+    assert again.status == ImportRun.Status.UNCHANGED, again.summary_lines()
+    assert GuardrailCondition.objects.count() == 7

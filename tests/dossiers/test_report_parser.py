@@ -150,6 +150,33 @@ def test_seed_conclusion(seed: ParsedDossier) -> None:
     )
 
 
+OTHER_INDICATIONS = (
+    "Other predicted indications:\n"
+    "- Mantle cell lymphoma: approved in the US, so not a repurposing candidate here\n"
+    "- Follicular lymphoma: no trial in this market\n"
+)
+
+
+def test_only_bullets_after_the_to_proceed_lead_in_are_conditions() -> None:
+    text = seed_text().replace("Disclaimer\n", OTHER_INDICATIONS + "Disclaimer\n", 1)
+    parsed = parse_report_text(text, file_name="seed.txt")
+    assert [c.title for c in parsed.conditions][-1] == "TP53 mutation screening"
+    assert len(parsed.conditions) == 7
+    assert parsed.conclusion_rationale.endswith(
+        "\n\nOther predicted indications:\n\n"
+        "- Mantle cell lymphoma: approved in the US, so not a repurposing candidate here\n"
+        "- Follicular lymphoma: no trial in this market"
+    )
+
+
+def test_bullets_before_any_lead_in_are_prose() -> None:
+    lead_in = "To proceed, the following is needed:\n"
+    text = seed_text().replace(lead_in, "- A stray bullet: not a condition\n" + lead_in)
+    parsed = parse_report_text(text, file_name="seed.txt")
+    assert len(parsed.conditions) == 7
+    assert parsed.conclusion_rationale.endswith("\n- A stray bullet: not a condition")
+
+
 def test_text_and_markdown_give_the_same_dossier(seed: ParsedDossier) -> None:
     markdown = parse_report(SEED_MD, file_name="IN-lenalidomide.md")
     assert markdown.source_format == "markdown" and seed.source_format == "text"
