@@ -417,6 +417,19 @@ _SECTIONS: dict[str, str] = {
     "data gaps": "data_gaps",
     "review and sign-off": "ignored",
 }
+# Every report ends with these; a file without them was cut off (see `_check_complete`).
+CLOSING_SECTIONS: dict[str, str] = {"conclusion": "Conclusion and Next Steps", "disclaimer": "Disclaimer"}
+_SECTION_TITLES: dict[str, str] = {
+    "summary": "One-Sentence Summary",
+    "overview": "Quick Overview",
+    "rationale": "Why is This Prediction Reasonable?",
+    "trials": "Clinical Trial Evidence",
+    "literature": "Literature Evidence",
+    "cytotoxicity": "Cytotoxicity",
+    "safety": "Safety Considerations",
+    "data_gaps": "Data Gaps",
+    **CLOSING_SECTIONS,
+}
 _CONDITION_STATUS = re.compile(r"\s*[*_]?\(status:\s*[a-z ]+\)[*_]?\s*$", re.I)
 _MARKET_HEADING = re.compile(r"^(.+?) Market Information$", re.I)
 
@@ -469,7 +482,32 @@ def _split_sections(blocks: list[_Block], parsed: ParsedDossier, file_name: str)
         sections.setdefault(current, []).append(block)
     if "overview" not in sections:
         raise ReportError(file_name, None, None, 'not a dossier report: it has no "Quick Overview" section')
+    _check_complete(sections, heading_lines, blocks[-1].line, file_name)
     return sections
+
+
+def _check_complete(
+    sections: dict[str, list[_Block]], heading_lines: dict[str, int], last_line: int, file_name: str
+) -> None:
+    """Refuse a report cut off at a line boundary: its closing sections are missing, or a section is empty.
+
+    Without this, a cut file reads as a shorter report, and importing it deletes what the lost lines held.
+    """
+    missing = [CLOSING_SECTIONS[key] for key in CLOSING_SECTIONS if key not in sections]
+    if missing:
+        names = " and ".join(f'"{name}"' for name in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise ReportError(
+            file_name,
+            last_line,
+            missing[0],
+            f"the report ends at line {last_line} without its {names} section{plural} (cut off?)",
+        )
+    for key, line in heading_lines.items():
+        body = sections[key][1:] if key == "market" else sections.get(key, [])
+        if key not in ("toc", "ignored") and not body:
+            heading = sections[key][0].text if key == "market" else _SECTION_TITLES.get(key, key)
+            raise ReportError(file_name, line, heading, "the section is empty (cut off?)")
 
 
 def _is_title(block: _Block, parsed: ParsedDossier) -> bool:

@@ -346,3 +346,15 @@ def test_other_indication_bullets_are_not_conditions_and_survive_export(tmp_path
     again = dossier_import(path_or_file=exported, file_name="exported.md", market_code="IN", by=None)
     assert again.status == ImportRun.Status.UNCHANGED, again.summary_lines()
     assert GuardrailCondition.objects.count() == 7
+
+
+def test_a_cut_off_report_is_refused_and_deletes_nothing() -> None:
+    import_seed()
+    before, state = row_counts(), snapshot()
+    cut = "".join(SEED.read_text(encoding="utf-8").splitlines(keepends=True)[:28])
+    with pytest.raises(ReportError) as caught:
+        dossier_import(path_or_file=io.BytesIO(cut.encode()), file_name="cut.txt", market_code="IN", by=None)
+    assert str(caught.value).startswith('cut.txt, line 28, field "Conclusion and Next Steps": the report ends')
+    assert row_counts() == before and snapshot() == state
+    assert CandidateTrial.objects.count() == 10 and GuardrailCondition.objects.count() == 7
+    assert ImportRun.objects.order_by("-pk").values_list("status", flat=True)[0] == ImportRun.Status.FAILED

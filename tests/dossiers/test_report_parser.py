@@ -313,6 +313,35 @@ def test_bad_input_names_file_line_and_field(case: str) -> None:
     assert str(caught.value) == message
 
 
+def test_a_report_cut_off_at_a_line_boundary_is_refused() -> None:
+    lines = seed_text().splitlines(keepends=True)
+    cut = "".join(lines[:28])  # before the NCT03118466 row
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(cut, file_name="seed.txt")
+    assert str(caught.value) == (
+        'seed.txt, line 28, field "Conclusion and Next Steps": the report ends at line 28 without its '
+        '"Conclusion and Next Steps" and "Disclaimer" sections (cut off?)'
+    )
+
+
+def test_a_report_cut_before_its_disclaimer_is_refused() -> None:
+    text = SEED_MD.read_text(encoding="utf-8")
+    cut = text[: text.index("## Disclaimer")]
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(cut, file_name="r.md")
+    assert (caught.value.field, caught.value.message) == (
+        "Disclaimer",
+        f'the report ends at line {caught.value.line} without its "Disclaimer" section (cut off?)',
+    )
+
+
+def test_a_closing_section_cut_after_its_heading_is_refused() -> None:
+    cut = seed_text()[: seed_text().index("Disclaimer\n") + len("Disclaimer\n")]
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(cut, file_name="seed.txt")
+    assert str(caught.value) == 'seed.txt, line 75, field "Disclaimer": the section is empty (cut off?)'
+
+
 def test_unknown_heading_in_markdown() -> None:
     text = SEED_MD.read_text(encoding="utf-8").replace("## Safety Considerations", "## Pharmacokinetics", 1)
     with pytest.raises(ReportError) as caught:
