@@ -17,14 +17,20 @@ from typing import IO
 
 import pycountry
 import yaml
+from django.db import models
 
 from dossiers.models import (
+    Candidate,
+    ClinicalTrial,
     DataGap,
     Decision,
     Dossier,
+    Drug,
     DrugInteraction,
     EvidenceLevel,
     GuardrailCondition,
+    Market,
+    Publication,
     SafetyStatement,
 )
 
@@ -34,6 +40,33 @@ MAX_REPORT_BYTES = 2 * 1024 * 1024
 # from PubMed. A reported total at or above its page size may have been cut off, so it is "≥ N".
 TRIALS_PAGE_CAP = 50
 PUBLICATIONS_PAGE_CAP = 20
+
+
+def _max_length(model: type[models.Model], name: str) -> int:
+    return model._meta.get_field(name).max_length or 0  # type: ignore[union-attr]
+
+
+# Longest value each column takes, read from the models (as prediction_import.MAX_LENGTH does), so that a
+# value too long is refused with its file, line and field instead of failing in the database.
+MAX_LENGTH: dict[str, int] = {
+    "drug": _max_length(Drug, "name"),
+    "drug_class": _max_length(Drug, "drug_class"),
+    "title": min(_max_length(Dossier, "title"), _max_length(Candidate, "title")),
+    "disease": _max_length(Candidate, "disease"),
+    "market": _max_length(Market, "name"),
+    "market_code": _max_length(Market, "code"),
+    "registration_term": _max_length(Market, "registration_term"),
+    "phase": _max_length(ClinicalTrial, "phase"),
+    "trial_status": _max_length(ClinicalTrial, "status"),
+    "study_type": _max_length(Publication, "study_type"),
+    "journal": _max_length(Publication, "journal"),
+    "interacting_drug": _max_length(DrugInteraction, "interacting_drug"),
+    "condition": _max_length(GuardrailCondition, "title"),
+    "data_gap_code": _max_length(DataGap, "code"),
+}
+# Every number of a report lands in a PositiveIntegerField: PostgreSQL's integer holds at most 2**31 - 1.
+MAX_INTEGER = 2_147_483_647
+YEARS = (1800, 2100)
 
 DECISION_SPELLINGS: dict[str, str] = {
     "go": Decision.GO,
@@ -461,7 +494,8 @@ def _split_sections(blocks: list[_Block], parsed: ParsedDossier, file_name: str)
     current = "preamble"
     for block in blocks:
         if block.kind == "header":
-            parsed.reported_indication_count = int(_HEADER.search(block.text).group(2))  # type: ignore[union-attr]
+            count = _HEADER.search(block.text).group(2)  # type: ignore[union-attr]
+            parsed.reported_indication_count = _number(count, file_name, block.line, "Predicted Indications")
             continue
         if block.kind == "heading":
             key = _section_key(block.text)
@@ -477,7 +511,7 @@ def _split_sections(blocks: list[_Block], parsed: ParsedDossier, file_name: str)
             sections[key] = [block] if key == "market" else []
             continue
         if current in ("preamble", "toc", "ignored") and _is_title(block, parsed):
-            parsed.title = block.text
+            parsed.title = _fit(block.text, "title", file_name, block.line, "title")
             continue
         sections.setdefault(current, []).append(block)
     if "overview" not in sections:
@@ -518,10 +552,10 @@ def _preamble_heading(block: _Block, parsed: ParsedDossier, current: str, file_n
     """Headings before the first section name the drug and the title; any other is unknown."""
     if current in ("preamble", "toc", "ignored"):
         if not parsed.drug:
-            parsed.drug = block.text
+            parsed.drug = _fit(block.text, "drug", file_name, block.line, "drug name")
             return
         if _is_title(block, parsed):
-            parsed.title = block.text
+            parsed.title = _fit(block.text, "title", file_name, block.line, "title")
             return
     raise ReportError(file_name, block.line, "section heading", f'unknown section heading "{block.text}"')
 
@@ -530,9 +564,10 @@ def _apply_front_matter(front: dict, parsed: ParsedDossier, file_name: str) -> N
     title = str(front.get("title") or "").strip()
     if title and parsed.drug and title.lower() != parsed.drug.lower():
         raise ReportError(file_name, 1, "title", f'front matter names "{title}" but the report "{parsed.drug}"')
-    parsed.drug = parsed.drug or title
+    parsed.drug = parsed.drug or _fit(title, "drug", file_name, 1, "title")
     if parsed.reported_indication_count is None and str(front.get("indication_count", "")).isdigit():
-        parsed.reported_indication_count = int(front["indication_count"])
+        count = str(front["indication_count"])
+        parsed.reported_indication_count = _number(count, file_name, 1, "indication_count")
     if not parsed.drug:
         raise ReportError(file_name, 1, None, "not a dossier report: the drug name is missing")
 
@@ -540,7 +575,7 @@ def _apply_front_matter(front: dict, parsed: ParsedDossier, file_name: str) -> N
 def _check_market(parsed: ParsedDossier, market_code: str | None, file_name: str) -> None:
     if not market_code:
         return
-    code = market_code.strip().upper()
+    code = _fit(market_code.strip().upper(), "market_code", file_name, None, "market")
     if parsed.market_code and parsed.market_code != code:
         raise ReportError(
             file_name,
@@ -554,13 +589,35 @@ def _check_market(parsed: ParsedDossier, market_code: str | None, file_name: str
 # ---------------------------------------------------------------- values
 
 
-def _number(text: str, file_name: str, line: int, field_name: str, *, blank_ok: bool = True) -> int | None:
+def _number(
+    text: str,
+    file_name: str,
+    line: int | None,
+    field_name: str,
+    *,
+    blank_ok: bool = True,
+    bounds: tuple[int, int] = (0, MAX_INTEGER),
+) -> int | None:
     value = text.strip().replace(",", "")
     if blank_ok and value.lower() in _NOT_A_NUMBER:
         return None
     if not value.isdigit():
         raise ReportError(file_name, line, field_name, f'"{text.strip()}" is not a number')
-    return int(value)
+    number = int(value)
+    if not bounds[0] <= number <= bounds[1]:
+        raise ReportError(file_name, line, field_name, f"{number} is out of range ({bounds[0]} to {bounds[1]})")
+    return number
+
+
+def _fit(value: str, column: str, file_name: str, line: int | None, field_name: str) -> str:
+    """The value, if its column takes it; else a ReportError naming where it is."""
+    limit = MAX_LENGTH[column]
+    if len(value) > limit:
+        shown = value if len(value) <= 40 else f"{value[:40]}…"
+        raise ReportError(
+            file_name, line, field_name, f'"{shown}" is {len(value)} characters long; at most {limit} fit'
+        )
+    return value
 
 
 def parse_score(text: str, *, file_name: str, line: int) -> float | None:
@@ -706,7 +763,7 @@ class _Reader:
         if key == "original indication":
             parsed.original_indication = content
         elif key == "predicted new indication":
-            parsed.disease = content
+            parsed.disease = _fit(content, "disease", self.file, line, item)
         elif key == "txgnn prediction score":
             parsed.txgnn_score = parse_score(content, file_name=self.file, line=line)
         elif key == "evidence level":
@@ -723,7 +780,7 @@ class _Reader:
                 raise self.error(line, item, f'unknown market status "{content}"')
             parsed.market_status = MARKET_STATUS_SPELLINGS[status]
         elif match := re.match(r"^number of (.+)$", item, re.I):
-            term = match.group(1).strip()
+            term = _fit(match.group(1).strip(), "registration_term", self.file, line, item)
             parsed.registration_term = term if term[:-1].isupper() else term.lower()
             parsed.registration_count = _number(content, self.file, line, item)
         else:
@@ -732,19 +789,21 @@ class _Reader:
     def market_name(self, name: str, line: int, field_name: str) -> None:
         if self.parsed.market_name and self.parsed.market_name.lower() != name.lower():
             raise self.error(line, field_name, f'names market "{name}" but the report is for {self.parsed.market_name}')
-        self.parsed.market_name = name
+        self.parsed.market_name = _fit(name, "market", self.file, line, field_name)
         self.parsed.market_code = _market_code(name)
 
     def summary(self, blocks: list[_Block]) -> None:
         self.no_stray_blocks(blocks, "One-Sentence Summary", ("para",))
         parsed = self.parsed
         parsed.summary = _paragraphs(blocks)
+        line = blocks[0].line if blocks else None
         if match := re.search(r"(\d[\d,]*)\s+clinical trials?", parsed.summary, re.I):
-            parsed.trials_reported_total = int(match.group(1).replace(",", ""))
-            parsed.trials_total_capped = parsed.trials_reported_total >= TRIALS_PAGE_CAP
+            total = _number(match.group(1), self.file, line, "One-Sentence Summary", blank_ok=False) or 0
+            parsed.trials_reported_total, parsed.trials_total_capped = total, total >= TRIALS_PAGE_CAP
         if match := re.search(r"(\d[\d,]*)\s+publications?", parsed.summary, re.I):
-            parsed.publications_reported_total = int(match.group(1).replace(",", ""))
-            parsed.publications_total_capped = parsed.publications_reported_total >= PUBLICATIONS_PAGE_CAP
+            total = _number(match.group(1), self.file, line, "One-Sentence Summary", blank_ok=False) or 0
+            parsed.publications_reported_total = total
+            parsed.publications_total_capped = total >= PUBLICATIONS_PAGE_CAP
 
     def rationale(self, blocks: list[_Block]) -> None:
         self.no_stray_blocks(blocks, "Why is This Prediction Reasonable?", ("para",))
@@ -766,6 +825,8 @@ class _Reader:
                 raise self.error(line, "Trial Number", f"{nct_id} is listed twice (first at line {seen[nct_id]})")
             seen[nct_id] = line
             number = _number(enrollment, self.file, line, "Enrollment")
+            phase = _fit(phase, "phase", self.file, line, "Phase")
+            status = _fit(status, "trial_status", self.file, line, "Status")
             self.parsed.trials.append(TrialRow(nct_id, phase, status, number, finding, line))
 
     def literature(self, blocks: list[_Block]) -> None:
@@ -781,7 +842,9 @@ class _Reader:
             if pmid in seen:
                 raise self.error(line, "PMID", f"{pmid} is listed twice (first at line {seen[pmid]})")
             seen[pmid] = line
-            number = _number(year, self.file, line, "Year")
+            number = _number(year, self.file, line, "Year", bounds=YEARS)
+            kind = _fit(kind, "study_type", self.file, line, "Type")
+            journal = _fit(journal, "journal", self.file, line, "Journal")
             self.parsed.publications.append(PublicationRow(pmid, number, kind, journal, finding, line))
 
     def market(self, blocks: list[_Block]) -> None:
@@ -807,7 +870,8 @@ class _Reader:
                 self.interaction(block, seen)
             elif block.kind == "para" and re.match(r"drug interactions\s*:", block.text, re.I):
                 if match := re.search(r"(\d[\d,]*)\s+total interactions?", block.text, re.I):
-                    self.parsed.interaction_total = int(match.group(1).replace(",", ""))
+                    total = _number(match.group(1), self.file, block.line, "Drug Interactions", blank_ok=False)
+                    self.parsed.interaction_total = total
             elif block.kind == "para":
                 notes.append(self.safety_statements(block))
             else:
@@ -830,7 +894,7 @@ class _Reader:
             if name.lower() in seen:
                 raise self.error(block.line, "Drug Interactions", f'"{name}" is listed twice')
             seen[name.lower()] = block.line
-            names.append(name)
+            names.append(_fit(name, "interacting_drug", self.file, block.line, "Drug Interactions"))
         severity = DrugInteraction.Severity(match.group(1).lower())
         group = InteractionGroup(severity, tuple(names), note, match.group(2) or "", others, block.line)
         self.parsed.interactions.append(group)
@@ -888,7 +952,7 @@ class _Reader:
         text = _CONDITION_STATUS.sub("", block.text)
         title, _, detail = text.partition(": ")
         title, detail = title.strip().rstrip(":"), detail.strip()
-        if len(title) > 200:
+        if len(title) > MAX_LENGTH["condition"]:
             raise self.error(block.line, "To proceed", "a checklist item needs a short title before a colon")
         if any(row.title.lower() == title.lower() for row in self.parsed.conditions):
             raise self.error(block.line, "To proceed", f'"{title}" is listed twice')
@@ -908,6 +972,7 @@ class _Reader:
         ):
             if severity.lower() not in severities:
                 raise self.error(line, "Data Gaps", f'unknown severity "{severity}"')
+            code = _fit(code, "data_gap_code", self.file, line, "Data Gaps")
             if any(row.code == code for row in self.parsed.data_gaps):
                 raise self.error(line, "Data Gaps", f'"{code}" is listed twice')
             self.parsed.data_gaps.append(DataGapRow(code, severity.lower(), missing, line))

@@ -1,5 +1,6 @@
 """HTML pages for dossiers: lookup through a selector, render; writes go through services."""
 
+import logging
 from typing import cast
 
 from django.contrib import messages
@@ -29,6 +30,8 @@ from dossiers.selectors import (
     markets_visible_to,
 )
 from dossiers.services.uploads import upload_import
+
+logger = logging.getLogger(__name__)
 
 CANDIDATES_PER_PAGE = 50
 EXPORT_LABELS = [("md", "Markdown"), ("html", "Printable HTML"), ("json", "JSON")]
@@ -107,8 +110,15 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             summary = upload_import(by=request.user, **form.cleaned_data)  # type: ignore[arg-type]
-        except (ReportError, ValidationError, PermissionDenied) as exc:
-            form.add_error(None, str(exc) if not isinstance(exc, ValidationError) else " ".join(exc.messages))
+        except (ReportError, PermissionDenied) as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        except Exception:
+            # Importers roll back on any error, so the page can say so; what went wrong is for the log.
+            name = form.cleaned_data["file"].name
+            logger.exception("import of %s failed unexpectedly", name)
+            form.add_error(None, f"{name} could not be imported (internal error); nothing was written.")
         else:
             messages.success(request, summary)
             return redirect("dossiers:import_upload")

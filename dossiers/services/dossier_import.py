@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
 from dossiers.models import (
@@ -114,6 +114,12 @@ def dossier_import(
             return _DossierWriter(parsed, by=by).write(digest)
     except (ReportError, PermissionDenied) as exc:
         _record_failure(file_name=file_name, digest=digest, market_code=market_code, by=by, error=str(exc))
+        raise
+    except DatabaseError as exc:
+        # The parser checks every length and range it knows; anything the database still refuses is a bug,
+        # but the run is recorded as failed all the same (the import's own transaction rolled back).
+        error = f"the database refused the report ({type(exc).__name__}); nothing was written"
+        _record_failure(file_name=file_name, digest=digest, market_code=market_code, by=by, error=error)
         raise
 
 

@@ -11,7 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
-from django.db import models
+from django.db import DataError, models
 
 from dossiers.models import (
     Candidate,
@@ -225,6 +225,20 @@ BAD_INPUTS: dict[str, tuple[Any, str]] = {
     "empty file": (lambda: b"", "the file is empty"),
     "binary file": (lambda: b"\x7fELF\x02\x01\x01\x00" + bytes(512), "binary file"),
     "unknown decision": (lambda: _bad("Decision: Proceed with Guardrails", "Decision: Perhaps"), '"Perhaps"'),
+    # Each used to reach PostgreSQL and fail there with a DataError naming no file, line or field.
+    "phase over varchar(30)": (
+        lambda: _bad("| Phase 2/3 |", "| Phase 2/3 (adaptive, seamless, multi-arm) |"),
+        'line 26, field "Phase"',
+    ),
+    "study type over varchar(60)": (lambda: _bad("| Cohort study |", f"| {'Cohort ' * 9} |"), 'field "Type"'),
+    "disease over varchar(300)": (
+        lambda: _bad("| Myeloid Leukemia |", f"| {'x' * 301} |"),
+        'line 11, field "Predicted New Indication"',
+    ),
+    "enrollment out of the integer range": (
+        lambda: _bad("| Completed | 239 |", "| Completed | 99999999999 |"),
+        'line 24, field "Enrollment": 99999999999 is out of range',
+    ),
 }
 
 
@@ -258,6 +272,21 @@ def test_failure_while_writing_rolls_everything_back(monkeypatch: pytest.MonkeyP
         import_seed()
     assert set(row_counts().values()) == {0}
     assert ImportRun.objects.get().status == ImportRun.Status.FAILED
+
+
+def test_a_database_error_while_writing_is_recorded_as_a_failed_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: Any, candidate: Candidate) -> None:
+        raise DataError("value too long for type character varying(200)")
+
+    monkeypatch.setattr(dossier_import_module._DossierWriter, "conditions", fail)
+    with pytest.raises(DataError):
+        import_seed()
+    assert set(row_counts().values()) == {0}
+    run = ImportRun.objects.get()
+    assert (run.status, run.error) == (
+        ImportRun.Status.FAILED,
+        "the database refused the report (DataError); nothing was written",
+    )
 
 
 def test_market_mismatch_is_refused() -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DataError
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from dossiers import views
 from dossiers.models import Candidate, ImportRun, Prediction
 from portal.roles import Role
 from tests.factories import PASSWORD, make_market, make_user
@@ -70,6 +72,34 @@ def test_bad_report_shows_the_error_and_lists_the_failed_run() -> None:
     assert "bad.txt, line 12, field &quot;TxGNN Prediction Score&quot;: &quot;abc&quot; is not a score" in page
     assert ImportRun.objects.get().status == ImportRun.Status.FAILED
     assert not Candidate.objects.exists()
+
+
+def test_over_long_value_shows_file_line_and_field_not_a_server_error() -> None:
+    # On PostgreSQL this used to reach the database: DataError (varchar(30)) and a 500 page.
+    client = client_for(Role.CURATOR)
+    bad = SEED.read_bytes().replace(b"| Phase 2/3 |", b"| Phase 2/3 (adaptive, seamless, multi-arm) |")
+    response = client.post(URL, {"kind": "dossier", "file": seed_upload("long.txt", bad)})
+    assert response.status_code == 200
+    assert "long.txt, line 26, field &quot;Phase&quot;" in response.content.decode()
+    assert ImportRun.objects.get().status == ImportRun.Status.FAILED
+    assert not Candidate.objects.exists()
+
+
+@pytest.mark.parametrize("error", [DataError("integer out of range"), RuntimeError("disk full")])
+def test_an_unexpected_import_error_is_shown_not_a_server_error(
+    error: Exception, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail(**kwargs: object) -> str:
+        raise error
+
+    monkeypatch.setattr(views, "upload_import", fail)
+    client = client_for(Role.CURATOR)
+    response = client.post(URL, {"kind": "dossier", "file": seed_upload("x.txt")})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "x.txt could not be imported (internal error); nothing was written" in page
+    assert str(error) not in page  # internals go to the log, not to the page
+    assert "import of x.txt failed unexpectedly" in caplog.text
 
 
 @override_settings(IMPORT_UPLOAD_MAX_BYTES=1000)

@@ -305,6 +305,64 @@ BAD_INPUTS = {
 }
 
 
+LONG = "x" * 301
+# Values that fit no column of their table: PostgreSQL would refuse them with a DataError that names no line.
+OUT_OF_BOUNDS = {
+    "phase over 30 characters": (
+        lambda: _replace("| Phase 2/3 |", "| Phase 2/3 (adaptive, seamless, multi-arm) |"),
+        'seed.txt, line 26, field "Phase": "Phase 2/3 (adaptive, seamless, multi-arm…" is 41 characters long; '
+        "at most 30 fit",
+    ),
+    "status over 40 characters": (
+        lambda: _replace("| Active, Not Recruiting | 247 |", f"| {'Active ' * 7}| 247 |"),
+        f'seed.txt, line 25, field "Status": "{("Active " * 6)[:40]}…" is 48 characters long; at most 40 fit',
+    ),
+    "study type over 60 characters": (
+        lambda: _replace("| Cohort study |", f"| Cohort study{' of a registry' * 4} |"),
+        f'seed.txt, line 46, field "Type": "{("Cohort study" + " of a registry" * 4)[:40]}…" is 68 characters long; '
+        "at most 60 fit",
+    ),
+    "journal over 300 characters": (
+        lambda: _replace("| Cancer Manag Res |", f"| {LONG} |"),
+        f'seed.txt, line 37, field "Journal": "{"x" * 40}…" is 301 characters long; at most 300 fit',
+    ),
+    "disease over 300 characters": (
+        lambda: _replace("| Myeloid Leukemia |", f"| {LONG} |"),
+        f'seed.txt, line 11, field "Predicted New Indication": "{"x" * 40}…" is 301 characters long; at most 300 fit',
+    ),
+    "interacting drug over 200 characters": (
+        lambda: _replace("Eliglustat,", f"{'Eliglustat' * 21},"),
+        f'seed.txt, line 61, field "Drug Interactions": "{("Eliglustat" * 4)[:40]}…" is 210 characters long; '
+        "at most 200 fit",
+    ),
+    "enrollment out of the integer range": (
+        lambda: _replace("| Completed | 239 |", "| Completed | 99999999999 |"),
+        'seed.txt, line 24, field "Enrollment": 99999999999 is out of range (0 to 2147483647)',
+    ),
+    "registrations out of the integer range": (
+        lambda: _replace("| Number of Registrations | 0 |", "| Number of Registrations | 3000000000 |"),
+        'seed.txt, line 15, field "Number of Registrations": 3000000000 is out of range (0 to 2147483647)',
+    ),
+    "year out of range": (
+        lambda: _replace("| 30271212 | 2018 |", "| 30271212 | 20180 |"),
+        'seed.txt, line 37, field "Year": 20180 is out of range (1800 to 2100)',
+    ),
+    "interaction total out of the integer range": (
+        lambda: _replace("347 total interactions", "99999999999 total interactions"),
+        'seed.txt, line 59, field "Drug Interactions": 99999999999 is out of range (0 to 2147483647)',
+    ),
+    "reported trial total out of the integer range": (
+        lambda: _replace("with 50 clinical trials", "with 99999999999 clinical trials"),
+        'seed.txt, line 6, field "One-Sentence Summary": 99999999999 is out of range (0 to 2147483647)',
+    ),
+    "indication count out of the integer range": (
+        lambda: _replace("預測適應症: 6 個", "預測適應症: 99999999999 個"),
+        'seed.txt, line 2, field "Predicted Indications": 99999999999 is out of range (0 to 2147483647)',
+    ),
+}
+BAD_INPUTS.update(OUT_OF_BOUNDS)
+
+
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
 def test_bad_input_names_file_line_and_field(case: str) -> None:
     make_text, message = BAD_INPUTS[case]
@@ -348,6 +406,22 @@ def test_unknown_heading_in_markdown() -> None:
         parse_report_text(text, file_name="r.md")
     assert (caught.value.line, caught.value.field) == (120, "section heading")
     assert caught.value.message == 'unknown section heading "Pharmacokinetics"'
+
+
+def test_a_drug_name_longer_than_the_column_is_refused() -> None:
+    name = "Lenalidomide" * 17
+    text = SEED_MD.read_text(encoding="utf-8").replace("title: Lenalidomide", f"title: {name}")
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(text.replace("# Lenalidomide\n", f"# {name}\n", 1), file_name="r.md")
+    assert (
+        str(caught.value) == f'r.md, line 10, field "drug name": "{name[:40]}…" is 204 characters long; at most 200 fit'
+    )
+
+
+def test_a_market_code_longer_than_the_column_is_refused() -> None:
+    with pytest.raises(ReportError) as caught:
+        parse_report(SEED, file_name="seed.txt", market_code="INDIA-SOUTH")
+    assert str(caught.value) == 'seed.txt, field "market": "INDIA-SOUTH" is 11 characters long; at most 8 fit'
 
 
 def test_market_code_must_agree_with_the_report() -> None:
