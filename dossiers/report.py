@@ -55,8 +55,8 @@ STATEMENT_OPENINGS = {
 class ReviewTrail:
     """Hook for the review workflow: signatures and decision history shown in a "Review and Sign-off" section.
 
-    `dossiers` never imports `reviews`; the reviews app builds this and passes it to `render_dossier`.
-    Not built yet: each entry is one already formatted line, e.g. "2026-11-25 — Signed off by A. Approver".
+    `dossiers` never imports `reviews`; the reviews app builds it (`reviews.selectors.review_trail_for`) and
+    passes it to `render_dossier`. Each entry is one already formatted line.
     """
 
     signatures: tuple[str, ...] = field(default_factory=tuple)

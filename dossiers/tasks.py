@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 SOURCES_QUEUE = "sources"
 EVIDENCE_ALERT_TASK = "reviews.evidence_changes_notify"
 EVIDENCE_ALERT_MODULE = "reviews.evidence_alerts"
+SIGNATURE_CHECK_TASK = "reviews.signatures_check"
+SIGNATURE_CHECK_MODULE = "reviews.tasks"
 
 
 def _request_id(task: Task, request_id: str | None) -> uuid.UUID:
@@ -92,10 +94,19 @@ def enqueue_refresh(request: refresh.RefreshRequest) -> None:
 
 def send_evidence_alert(run_id: int) -> None:
     """Hand a run with significant changes to the reviews side by task name (dossiers never imports reviews)."""
+    _send_to_reviews(EVIDENCE_ALERT_TASK, EVIDENCE_ALERT_MODULE, [run_id], queue=settings.EVIDENCE_ALERT_QUEUE)
+
+
+def send_signature_check(candidate_ids: list[int], by_id: int | None) -> None:
+    """Ask the reviews side to void signatures whose signed content changed (see services.signed_content)."""
+    _send_to_reviews(SIGNATURE_CHECK_TASK, SIGNATURE_CHECK_MODULE, [candidate_ids, by_id])
+
+
+def _send_to_reviews(name: str, module: str, args: list[Any], *, queue: str | None = None) -> None:
     app = current_app
     if app.conf.task_always_eager:
         # send_task ignores eager mode; run it here as `apply` would (the module registers the task on import)
-        app.loader.import_task_module(EVIDENCE_ALERT_MODULE)
-        app.tasks[EVIDENCE_ALERT_TASK].apply(args=(run_id,), throw=True)
+        app.loader.import_task_module(module)
+        app.tasks[name].apply(args=tuple(args), throw=True)
         return
-    app.send_task(EVIDENCE_ALERT_TASK, args=[run_id], queue=settings.EVIDENCE_ALERT_QUEUE)
+    app.send_task(name, args=args, queue=queue)

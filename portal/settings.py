@@ -269,6 +269,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # One beat process only (`celery -A portal beat`); each job is idempotent, so a missed or doubled run is harmless.
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "reviews.notifications_sweep", "schedule": 60.0},
+    "signatures-sweep": {"task": "reviews.signatures_sweep", "schedule": crontab(minute=40)},
     "notifications-digest": {
         "task": "reviews.digests_send",
         "schedule": crontab(hour=env_int("NOTIFICATION_DIGEST_HOUR", 7), minute=0),

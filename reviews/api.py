@@ -374,7 +374,7 @@ class CandidateWorkflowViewSet(viewsets.GenericViewSet):
     @_doc(
         "Sign off the decision: an electronic signature, with your password re-entered (approver)",
         request=s.SignOffInput,
-        request_example={"password": "your own password", "decision": "guardrails", "meaning": ""},
+        request_example={"password": "your own password", "decision": "guardrails"},
         response=s.SignOffSerializer,
         response_example=SIGNOFF_EXAMPLE,
         code=201,
@@ -469,6 +469,17 @@ class CandidateWorkflowViewSet(viewsets.GenericViewSet):
     def watch_stop(self, request: Request, pk: str) -> Response:
         services.unwatch(candidate_id=self.candidate().pk, by=_user(request))
         return Response({"watching": False})
+
+    @_doc(
+        "Where the latest review round stands: votes in, blindness, consensus (never the votes themselves)",
+        request=None,
+        response=s.ReviewStateSerializer,
+        response_example={"round": 1, "assigned": 2, "submitted": 2, "blind": False, "consensus": "consistent"},
+        if_match=False,
+    )
+    @action(detail=True, methods=["get"], url_path="review-state")
+    def review_state(self, request: Request, pk: str) -> Response:
+        return Response(s.ReviewStateSerializer(selectors.review_state(self.candidate())).data)
 
     @_doc(
         "The actions you may take on the candidate now",

@@ -1,5 +1,8 @@
 """Tell the approver and the watchers of a signed-off candidate that its evidence changed significantly.
 
+"Signed off" means signed when the change was found: the same refresh may also void the signature (a
+resolved data gap is signed content), which must not swallow the alert.
+
 The dossiers side finds the changes (`dossiers.services.refresh`) and, after its transaction commits,
 sends this task by name (`reviews.evidence_changes_notify`, run id): dossiers never imports reviews.
 Per candidate, the run's unnotified significant `EvidenceChange` rows become one `AuditEvent`
@@ -11,10 +14,12 @@ transaction, so a redelivered task finds nothing left to tell.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 from celery import shared_task
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dossiers.models import Candidate, EvidenceChange, RefreshRun
@@ -37,13 +42,14 @@ def evidence_changes_notify(*, run_id: int) -> list[AuditEvent]:
     events = []
     for candidate_changes in by_candidate.values():
         candidate = candidate_changes[0].candidate
-        if candidate.status == Candidate.Status.SIGNED_OFF:
-            events.append(_tell(candidate, candidate_changes, run_id))
+        signers = _signers_at(candidate, min(c.created_at for c in candidate_changes))
+        if signers:
+            events.append(_tell(candidate, candidate_changes, run_id, signers))
     EvidenceChange.objects.filter(pk__in=[c.pk for c in changes]).update(notified_at=timezone.now())
     return events
 
 
-def _tell(candidate: Candidate, changes: list[EvidenceChange], run_id: int) -> AuditEvent:
+def _tell(candidate: Candidate, changes: list[EvidenceChange], run_id: int, signers: list[User]) -> AuditEvent:
     kinds = sorted({c.get_kind_display() for c in changes})
     run = RefreshRun.objects.get(pk=run_id)
     event = _audit(
@@ -54,13 +60,15 @@ def _tell(candidate: Candidate, changes: list[EvidenceChange], run_id: int) -> A
         reason=f"{run.get_source_display()} refresh: {', '.join(kinds)}",
         changes={"evidence": [None, [{"kind": c.kind, **c.detail} for c in changes]]},
     )
-    _notify(event, [*_approvers(candidate), *_watchers(candidate)], Notification.Reason.EVIDENCE)
+    _notify(event, [*signers, *_watchers(candidate)], Notification.Reason.EVIDENCE)
     return event
 
 
-def _approvers(candidate: Candidate) -> list[User]:
-    signoffs = SignOff.objects.filter(candidate=candidate, valid=True).select_related("signer")
-    return [signoff.signer for signoff in signoffs]
+def _signers_at(candidate: Candidate, moment: datetime) -> list[User]:
+    """Who signed the open round's decision that stood at `moment` (valid then, perhaps voided since)."""
+    signoffs = SignOff.objects.filter(candidate=candidate, round__closed_at__isnull=True, signed_at__lte=moment)
+    standing = signoffs.filter(Q(valid=True) | Q(invalidated_at__gte=moment)).select_related("signer")
+    return [signoff.signer for signoff in standing]
 
 
 @shared_task(name="reviews.evidence_changes_notify", acks_late=True, reject_on_worker_lost=True)

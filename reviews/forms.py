@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from dossiers.models import Decision, DecisionStage, EvidenceLevel
 from reviews.models import DeprioritizationReason
+from reviews.signatures import signature_meaning
 
 # No preselected level or stage: a reviewer must choose, not accept a default by accident.
 CHOOSE = ("", "Choose…")
@@ -69,11 +70,6 @@ class ConflictResolveForm(forms.Form):
     level = forms.ChoiceField(label="Evidence level", choices=[CHOOSE, *EvidenceLevel.choices])
     stage = forms.ChoiceField(label="Decision stage", choices=[CHOOSE, *DecisionStage.choices])
     note = forms.CharField(label="Resolution", widget=forms.Textarea(attrs={"rows": 3}))
-
-
-def signature_meaning(decision: str) -> str:
-    """What a signature of this decision means, as the signer reads it and the record keeps it."""
-    return f"Approved: {Decision(decision).label}"
 
 
 class SignOffForm(forms.Form):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dossiers.models import Candidate, DataGap, Decision, DecisionStage
+from dossiers.models import Candidate, DataGap, Decision, DecisionStage, GuardrailCondition
 
 # The least decision stage each decision needs; Research Question and No-Go need none.
 MINIMUM_STAGE: dict[str, str] = {
@@ -28,19 +28,44 @@ def evidence_incomplete_reasons(candidate: Candidate) -> list[str]:
 
 def decision_refusals(candidate: Candidate, decision: str) -> list[str]:
     """Every reason the decision may not be signed for this candidate now; empty when it may."""
+    return refusals_by_decision(candidate, decisions=[decision])[decision]
+
+
+def refusals_by_decision(candidate: Candidate, decisions: list[str] | None = None) -> dict[str, list[str]]:
+    """`decision_refusals` of several decisions (all by default), reading the evidence once."""
+    incomplete = evidence_incomplete_reasons(candidate)
+    conditions = list(candidate.conditions.all())
+    return {d: _refusals(candidate, d, incomplete, conditions) for d in decisions or Decision.values}
+
+
+def allowed_decisions(candidate: Candidate) -> list[str]:
+    """The decisions a signer may choose now."""
+    return [decision for decision, refusals in refusals_by_decision(candidate).items() if not refusals]
+
+
+def _refusals(
+    candidate: Candidate, decision: str, incomplete: list[str], conditions: list[GuardrailCondition]
+) -> list[str]:
     label = Decision(decision).label
     reasons: list[str] = []
     if decision not in WHILE_INCOMPLETE:
-        reasons += [f"{label} is refused (at most Hold): {why}" for why in evidence_incomplete_reasons(candidate)]
+        reasons += [f"{label} is refused (at most Hold): {why}" for why in incomplete]
     needed = MINIMUM_STAGE.get(decision)
     stage = candidate.decision_stage or DecisionStage.S0
     if needed and stage < needed:
         reasons.append(f"{label} needs decision stage {needed} or later; the candidate is at {stage}.")
-    if decision == Decision.GUARDRAILS and not candidate.conditions.exists():
-        reasons.append(f"{label} needs at least one condition.")
+    if decision == Decision.GUARDRAILS:
+        reasons += _condition_refusals(conditions, label)
     return reasons
 
 
-def allowed_decisions(candidate: Candidate) -> list[str]:
-    """The decisions a signer may choose now, for the sign-off form."""
-    return [choice for choice in Decision.values if not decision_refusals(candidate, choice)]
+def _condition_refusals(conditions: list[GuardrailCondition], label: str) -> list[str]:
+    """Guardrails are a remediation tracker: at least one condition, each open one owned and due."""
+    if not conditions:
+        return [f"{label} needs at least one condition."]
+    return [
+        f"{label} needs an owner and a due date for condition {condition.title!r}."
+        for condition in conditions
+        if condition.status == GuardrailCondition.Status.OPEN
+        and (condition.owner_id is None or condition.due_date is None)
+    ]

@@ -14,7 +14,7 @@ from dossiers.models import Candidate, GuardrailCondition
 from dossiers.permissions import can_curate as can_curate_market
 from dossiers.permissions import can_view_market
 from portal.roles import Role, has_role
-from reviews.models import TRANSITIONS, Assignment, Review, ReviewRound
+from reviews.models import TRANSITIONS, Assignment, ConflictResolution, Review, ReviewRound
 
 User = AuthUser | AnonymousUser
 
@@ -82,12 +82,13 @@ def can_resolve_conflict(user: User, candidate: Candidate) -> bool:
 
 
 def took_part(user: User, candidate: Candidate) -> bool:
-    """Curated or reviewed this candidate in any round: such a person may not sign it."""
+    """Curated, reviewed or settled a conflict of this candidate in any round: such a person may not sign it."""
     rounds = candidate.review_rounds.all()
     return (
         rounds.filter(curated_by_id=user.pk).exists()
         or Assignment.objects.filter(round__in=rounds, reviewer_id=user.pk).exists()
         or Review.objects.filter(round__in=rounds, reviewer_id=user.pk).exists()
+        or ConflictResolution.objects.filter(round__in=rounds, resolved_by_id=user.pk).exists()
     )
 
 

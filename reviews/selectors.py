@@ -15,11 +15,12 @@ from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from dossiers.models import Candidate, Dossier, GuardrailCondition, Market
+from dossiers.models import Candidate, Decision, Dossier, GuardrailCondition, Market
 from dossiers.permissions import sees_all_markets
 from dossiers.report import ReviewTrail
 from dossiers.selectors import candidates_visible_to, markets_visible_to
 from portal.roles import Role, has_role
+from reviews.gating import refusals_by_decision
 from reviews.models import Assignment, AuditEvent, Comment, ConflictResolution, Review, ReviewRound, SignOff, Watch
 from reviews.permissions import (
     allowed_actions,
@@ -68,6 +69,31 @@ def consensus_state(candidate: Candidate, round_: ReviewRound | None = None) -> 
     if len(set(votes)) == 1:
         return "consistent"
     return "resolved" if hasattr(round_, "conflict_resolution") else "conflict"
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    round: int | None
+    assigned: int
+    submitted: int
+    blind: bool
+    consensus: Consensus | None
+
+
+def review_state(candidate: Candidate) -> ReviewState:
+    """How far the latest round's voting is, and its consensus once every vote is in."""
+    round_ = latest_round(candidate)
+    if round_ is None:
+        return ReviewState(round=None, assigned=0, submitted=0, blind=False, consensus=None)
+    assigned = set(round_.assignments.values_list("reviewer_id", flat=True))
+    submitted = set(round_.reviews.values_list("reviewer_id", flat=True))
+    return ReviewState(
+        round=round_.number,
+        assigned=len(assigned),
+        submitted=len(submitted & assigned),
+        blind=bool(assigned) and not assigned <= submitted,
+        consensus=consensus_state(candidate, round_),
+    )
 
 
 def audit_events_for(candidate: Candidate) -> QuerySet[AuditEvent]:
@@ -165,7 +191,7 @@ def review_trail_for(candidate: Candidate | None) -> ReviewTrail | None:
         Prefetch("reviews", Review.objects.select_related("reviewer").order_by("submitted_at", "id"))
     )
     for round_ in rounds.order_by("number"):
-        history += _round_lines(round_)
+        history += _round_lines(candidate, round_)
     if not signatures and not history:
         return None
     return ReviewTrail(signatures=signatures, decision_history=tuple(history))
@@ -203,7 +229,7 @@ def _event_line(event: AuditEvent) -> str:
     return f"{_when(event.at)} {event.action}{move} by {_name(event.actor)}{reason}"
 
 
-def _round_lines(round_: ReviewRound) -> list[str]:
+def _round_lines(candidate: Candidate, round_: ReviewRound) -> list[str]:
     """The votes of a complete round and its conflict resolution; nothing of an incomplete one (blind)."""
     if not round_is_complete(round_):
         return []
@@ -212,6 +238,7 @@ def _round_lines(round_: ReviewRound) -> list[str]:
         f"{r.get_recommendation_display()}, {r.evidence_level}, {r.decision_stage} — {' '.join(r.rationale.split())}"
         for r in round_.reviews.all()
     ]
+    lines.append(f"Round {round_.number} consensus: {consensus_state(candidate, round_)}")
     resolution = ConflictResolution.objects.filter(round=round_).select_related("resolved_by").first()
     if resolution is not None:
         lines.append(
@@ -244,6 +271,8 @@ class WorkflowPage:
     comments: list[Comment]
     watching: bool
     events: list[AuditEvent]
+    # (decision label, why it may not be signed now) of each refused decision; only for a user who may sign
+    refusals: list[tuple[str, list[str]]]
 
 
 def candidate_workflow(user: AuthUser, candidate: Candidate) -> WorkflowPage:
@@ -284,7 +313,13 @@ def candidate_workflow(user: AuthUser, candidate: Candidate) -> WorkflowPage:
         ),
         watching=Watch.objects.filter(candidate=candidate, user_id=user.pk).exists(),
         events=list(audit_events_for(candidate)),
+        refusals=_refused_decisions(candidate) if "sign_off" in actions else [],
     )
+
+
+def _refused_decisions(candidate: Candidate) -> list[tuple[str, list[str]]]:
+    refusals = refusals_by_decision(candidate)
+    return [(Decision(decision).label, reasons) for decision, reasons in refusals.items() if reasons]
 
 
 def eligible_reviewers(candidate: Candidate) -> QuerySet[AuthUser]:

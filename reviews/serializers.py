@@ -101,9 +101,8 @@ class SignOffInput(serializers.Serializer):
         style={"input_type": "password"},
         help_text="The signer's own password, re-entered: it is what makes this an electronic signature.",
     )
-    decision = serializers.ChoiceField(choices=Decision.choices)
-    meaning = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=200, help_text='Default "Approved: <decision>".'
+    decision = serializers.ChoiceField(
+        choices=Decision.choices, help_text='The signature\'s meaning follows from it: "Approved: <decision>".'
     )
 
 
@@ -220,6 +219,19 @@ class CommentSerializer(serializers.ModelSerializer):
 
 class WatchSerializer(serializers.Serializer):
     watching = serializers.BooleanField(read_only=True)
+
+
+class ReviewStateSerializer(serializers.Serializer):
+    round = serializers.IntegerField(read_only=True, allow_null=True, help_text="Number of the latest round.")
+    assigned = serializers.IntegerField(read_only=True, help_text="Reviewers assigned in that round.")
+    submitted = serializers.IntegerField(read_only=True, help_text="Of those, how many have submitted.")
+    blind = serializers.BooleanField(read_only=True, help_text="True while a vote is missing: others' are hidden.")
+    consensus = serializers.ChoiceField(
+        choices=["single", "consistent", "conflict", "resolved"],
+        read_only=True,
+        allow_null=True,
+        help_text="Agreement of the round's votes; null while blind or before any round.",
+    )
 
 
 class AllowedActionsSerializer(serializers.Serializer):

@@ -43,7 +43,7 @@ from reviews.models import (
     SignOff,
     Watch,
 )
-from reviews.signatures import candidate_content, content_hash
+from reviews.signatures import candidate_content, content_hash, signature_meaning
 from webhooks.services import audit_event_publish
 
 Status = Candidate.Status
@@ -449,15 +449,25 @@ def conflict_resolve(
 
 @transaction.atomic
 @_owns_audit
-def signoff_create(*, candidate_id: int, by: User, password: str, decision: str, meaning: str | None = None) -> SignOff:
-    """Sign a decision electronically: password re-entered, gating checked, content hashed."""
+def signoff_create(*, candidate_id: int, by: User, password: str, decision: str) -> SignOff:
+    """Sign a decision electronically: password re-entered, gating checked, content hashed.
+
+    The meaning is fixed by the decision ("Approved: Proceed with Guardrails"), never free text, so the
+    record cannot say one thing and decide another.
+    """
     candidate = _lock(candidate_id)
     if perms.can_view(by, candidate) and perms.took_part(by, candidate):
-        raise PermissionDenied("You curated or reviewed this candidate, so you may not sign it off.")
+        raise PermissionDenied(
+            "You curated or reviewed this candidate (or settled its conflict), so you may not sign it off."
+        )
     _require(perms.can_sign_off(by, candidate), "Only an approver of this market can sign off.")
     _check_state(candidate, "sign_off")
     if not by.check_password(password):
         raise ValidationError({"password": "The password is not correct; nothing was signed."})
+    if not by.get_full_name().strip():
+        raise ValidationError(
+            "A signature records the signer's full name; yours is not set (ask an admin). Nothing was signed."
+        )
     _choice(decision, Decision, "decision")
     refusals = decision_refusals(candidate, decision)
     if refusals:
@@ -465,17 +475,16 @@ def signoff_create(*, candidate_id: int, by: User, password: str, decision: str,
     round_ = _open_round(candidate)
     before = candidate.status
     changes = _update_candidate(candidate, status=Status.SIGNED_OFF, recommended_decision=decision)
-    content = candidate_content(candidate)
     signoff = _signoff_insert(
         candidate=candidate,
         round=round_,
         signer=by,
-        signer_name=by.get_full_name() or by.get_username(),
+        signer_name=by.get_full_name().strip(),
         signed_at=timezone.now(),
         signed_timezone=timezone.get_current_timezone_name(),
-        meaning=(meaning or "").strip() or f"Approved: {Decision(decision).label}",
+        meaning=signature_meaning(decision),
         decision=decision,
-        content=content,
+        content=candidate_content(candidate),
         content_hash=content_hash(candidate),
     )
     event = _audit(
@@ -490,6 +499,8 @@ def signoff_create(*, candidate_id: int, by: User, password: str, decision: str,
     )
     _watch(candidate, by)
     _notify(event, _watchers(candidate), Notification.Reason.STATUS_CHANGE)
+    # Conditions met in an earlier round stay met: a re-signed decision with nothing open is cleared at once.
+    _clear_if_resolved(candidate, by=by)
     return signoff
 
 
@@ -534,6 +545,13 @@ def signature_check(*, candidate_id: int, by: User | None = None) -> SignOff | N
     return signoff
 
 
+def signatures_sweep() -> list[SignOff]:
+    """Check every decided candidate's signature (the hourly backstop of the checks queued by edits)."""
+    decided = Candidate.objects.filter(status__in=TRANSITIONS["signature_invalidate"][0]).values_list("pk", flat=True)
+    voided = (signature_check(candidate_id=pk) for pk in decided.iterator())
+    return [signoff for signoff in voided if signoff is not None]
+
+
 # ---------------------------------------------------------------- conditions
 
 
@@ -566,9 +584,31 @@ def _resolve_condition(
         reason=note,
         changes={"status": [before, to], "resolution_note": ["", note]},
     )
-    if not candidate.conditions.filter(status=GuardrailCondition.Status.OPEN).exists():
-        _move(candidate, by=by, action="clear", to=Status.CLEARED, reason="Every condition is met or waived.")
+    _clear_if_resolved(candidate, by=by)
     return condition
+
+
+def _clear_if_resolved(candidate: Candidate, *, by: User) -> None:
+    """A signed "Proceed with Guardrails" whose every condition is met or waived becomes cleared."""
+    if candidate.status != Status.SIGNED_OFF or candidate.recommended_decision != Decision.GUARDRAILS:
+        return
+    if candidate.conditions.filter(status=GuardrailCondition.Status.OPEN).exists():
+        return
+    _move(candidate, by=by, action="clear", to=Status.CLEARED, reason="Every condition is met or waived.")
+
+
+def _require_signed_content(candidate: Candidate) -> None:
+    """Refuse to track conditions of a decision whose signed content has changed since it was signed.
+
+    The change itself voids the signature through `signature_check` (queued by every edit); this guard
+    covers the moment before that check has run.
+    """
+    signoff = SignOff.objects.filter(candidate=candidate, valid=True, round__closed_at__isnull=True).first()
+    if signoff is not None and signoff.content_hash != content_hash(candidate):
+        raise ValidationError(
+            "The candidate's content changed after it was signed, so the signature no longer holds; "
+            "it must be signed again before its conditions are tracked."
+        )
 
 
 @transaction.atomic
@@ -581,6 +621,7 @@ def condition_mark_met(*, condition_id: int, by: User, note: str) -> GuardrailCo
         "Only the condition's owner, a curator or an approver of this market can mark it met.",
     )
     _check_state(candidate, "condition_mark_met")
+    _require_signed_content(candidate)
     return _resolve_condition(
         candidate,
         condition,
@@ -598,6 +639,7 @@ def condition_waive(*, condition_id: int, by: User, justification: str) -> Guard
     candidate, condition = _lock_condition(condition_id)
     _require(perms.can_waive_condition(by, candidate), "Only an approver of this market can waive a condition.")
     _check_state(candidate, "condition_waive")
+    _require_signed_content(candidate)
     return _resolve_condition(
         candidate,
         condition,

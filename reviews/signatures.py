@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from dossiers.models import Candidate, CurationStatus
+from dossiers.models import Candidate, CurationStatus, Decision
 
 CANDIDATE_FIELDS = (
     "disease",
@@ -65,3 +65,8 @@ def content_hash(candidate: Candidate) -> str:
     """sha256 (hex) of `candidate_content`, serialized with sorted keys and no whitespace."""
     payload = json.dumps(candidate_content(candidate), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def signature_meaning(decision: str) -> str:
+    """What a signature of this decision means, as the signer reads it and the record keeps it."""
+    return f"Approved: {Decision(decision).label}"

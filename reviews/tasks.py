@@ -12,9 +12,10 @@ import smtplib
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import OperationalError
 
-from reviews import notifications
+from reviews import notifications, services
 
 log = logging.getLogger(__name__)
 BACKOFF_BASE_S = 30
@@ -105,3 +106,24 @@ def notifications_sweep_task() -> int:
     for user_id in notifications.digest_recipients_stuck():
         digest_send_task.delay(user_id)
     return len(notification_ids) + len(reminder_ids)
+
+
+@shared_task(
+    name="reviews.signatures_check",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def signatures_check_task(candidate_ids: list[int], by_id: int | None = None) -> int:
+    """Sent by name from dossiers after an edit of signed content: void the signatures it changed."""
+    by = get_user_model().objects.filter(pk=by_id).first() if by_id else None
+    voided = [services.signature_check(candidate_id=pk, by=by) for pk in candidate_ids]
+    return sum(signoff is not None for signoff in voided)
+
+
+@shared_task(name="reviews.signatures_sweep", acks_late=True, reject_on_worker_lost=True)
+def signatures_sweep_task() -> int:
+    """Beat, hourly: the backstop for edits whose check was lost (broker down at commit, raw SQL)."""
+    return len(services.signatures_sweep())

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from dossiers.models import Candidate, Dossier, Drug, Market
 from dossiers.permissions import can_curate
+from dossiers.services.signed_content import signed_content_changed
 
 # What a curator may edit; status moves only through the review workflow, version only here.
 CANDIDATE_FIELDS = (
@@ -106,7 +107,9 @@ def candidate_update(
         raise PermissionDenied("Only a curator of this candidate's market can edit it.")
     _check_version(candidate, expected_version, "candidate")
     _check_names(fields, allowed=curatable_candidate_fields(candidate), what="candidate", status=candidate.status)
-    return _save(candidate, by=by, reason=reason, fields=fields)
+    _save(candidate, by=by, reason=reason, fields=fields)
+    signed_content_changed(candidate_ids=[candidate.pk], by=by)
+    return candidate
 
 
 @transaction.atomic

@@ -56,6 +56,7 @@ from dossiers.models import (
     SafetyStatement,
 )
 from dossiers.permissions import can_curate
+from dossiers.services.signed_content import dossier_content_changed, signed_content_changed
 from dossiers.sources import clinicaltrials, openfda, pubmed, rxnorm, transport
 from dossiers.sources.clinicaltrials import TrialRecord
 from dossiers.sources.errors import RateLimitTimeout, SourceError
@@ -742,7 +743,8 @@ def _resolve_label_gap(dossier_id: int) -> None:
     gaps = DataGap.objects.filter(dossier_id=dossier_id, status=DataGap.Status.OPEN)
     for word in GAP_WORDS:
         gaps = gaps.filter(description__icontains=word)
-    gaps.update(status=DataGap.Status.RESOLVED)
+    if gaps.update(status=DataGap.Status.RESOLVED):
+        dossier_content_changed(dossier_id=dossier_id)
 
 
 def _label_changes(dossier_id: int, label: DrugLabel, touched: list[str], first: bool) -> list[EvidenceChange]:
@@ -796,6 +798,7 @@ def evidence_curate(
         link.key_findings, fields = key_findings.strip(), [*fields, "key_findings"]
     link.save(update_fields=fields)
     evidence_level_recompute(candidate=link.candidate)
+    signed_content_changed(candidate_ids=[link.candidate_id], by=by)
     return link
 
 

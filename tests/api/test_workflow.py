@@ -92,13 +92,18 @@ def test_blind_reviews_through_the_api(people: Personas, candidate: Candidate) -
     assert "guardrails" not in json.dumps(events) and "Phase 2 data" not in json.dumps(events)
     export = r2.get(f"/api/v1/dossiers/{candidate.dossier_id}/export.md").content.decode()
     assert "Phase 2 data" not in export
-    assert "Round 1 review by" not in export
+    assert "Round 1 review by" not in export and "consensus" not in export
+    state = r2.get(url(candidate, "review-state")).json()
+    assert state == {"round": 1, "assigned": 2, "submitted": 1, "blind": True, "consensus": None}
 
     assert r2.post(url(candidate, "reviews"), {**REVIEW, "rationale": "Mine"}, format="json").status_code == 201
     for client in (r1, r2, approver):
         assert len(client.get(url(candidate, "reviews")).json()) == 2
     export = approver.get(f"/api/v1/dossiers/{candidate.dossier_id}/export.md").content.decode()
     assert "Round 1 review by Reviewer1 Tester" in export and "Phase 2 data" in export
+    assert "Round 1 consensus: consistent" in export
+    state = approver.get(url(candidate, "review-state")).json()
+    assert state == {"round": 1, "assigned": 2, "submitted": 2, "blind": False, "consensus": "consistent"}
 
 
 def test_second_review_by_the_same_reviewer_is_refused(people: Personas, candidate: Candidate) -> None:

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from dossiers.models import (
     Candidate,
@@ -25,6 +26,7 @@ from dossiers.services import refresh
 from dossiers.services.dossier_import import dossier_import
 from portal.roles import Role
 from reviews.models import AuditEvent, Notification, ReviewRound, SignOff, Watch
+from reviews.signatures import candidate_content, content_hash
 from tests.factories import make_market, make_user
 from tests.fakeapi import CTGOV, EUTILS, OPENFDA_LABEL, FakeApi, handmade, json_reply, raw_reply
 from tests.refresh.seedfake import NEW_PMIDS, PAGE2_TOKEN, SEED_PMIDS, route_seed
@@ -254,13 +256,15 @@ def test_rate_limit_wait_too_long_is_not_queried(seed: Candidate, fakeapi: FakeA
     assert fakeapi.seen(CTGOV) == []
 
 
-def _sign_off(candidate: Candidate, approver) -> None:
+def _sign_off(candidate: Candidate, approver) -> SignOff:
+    """A valid signature of the candidate's content as it is now."""
     round_ = ReviewRound.objects.create(candidate=candidate, number=1, opened_by=approver)
-    SignOff.objects.create(
-        candidate=candidate, round=round_, signer=approver, signer_name="A. Prover", signed_at="2026-01-01T00:00Z",
-        signed_timezone="UTC", meaning="Approved: Go", decision="go", content={}, content_hash="0" * 64,
-    )  # fmt: skip
     Candidate.objects.filter(pk=candidate.pk).update(status=Candidate.Status.SIGNED_OFF)
+    return SignOff.objects.create(
+        candidate=candidate, round=round_, signer=approver, signer_name="A. Prover", signed_at=timezone.now(),
+        signed_timezone="UTC", meaning="Approved: Go", decision="go", content=candidate_content(candidate),
+        content_hash=content_hash(candidate),
+    )  # fmt: skip
 
 
 def test_significant_changes_on_a_signed_off_candidate_notify_approver_and_watchers(
@@ -271,13 +275,18 @@ def test_significant_changes_on_a_signed_off_candidate_notify_approver_and_watch
     approver = make_user("approver", Role.APPROVER, markets=[india])
     watcher = make_user("watcher", Role.VIEWER, markets=[india])
     outsider = make_user("outsider", Role.VIEWER, markets=[make_market("CA", "Canada")])
-    _sign_off(seed, approver)
+    signoff = _sign_off(seed, approver)
     Watch.objects.create(candidate=seed, user=watcher)
     Watch.objects.create(candidate=seed, user=outsider)
 
     with django_capture_on_commit_callbacks(execute=True):
         request_id = refresh_all(seed)
 
+    # The label resolved the seed's "warnings not retrieved" gap: signed content, so the signature is void
+    # and the candidate awaits a new sign-off; the alert goes out all the same.
+    signoff.refresh_from_db()
+    assert not signoff.valid and "data_gaps" in signoff.invalidated_reason
+    assert Candidate.objects.get(pk=seed.pk).status == Candidate.Status.DECISION_PENDING
     event = AuditEvent.objects.get(candidate=seed, action="evidence.changed")
     assert "Trial stopped for safety" in event.reason
     notified = Notification.objects.filter(event=event, reason="evidence_changed")

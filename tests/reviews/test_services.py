@@ -472,7 +472,9 @@ def test_waive_is_for_approvers_and_needs_a_justification(people: Personas, cand
 
 
 def test_candidate_stays_signed_off_while_a_condition_is_open(people: Personas, candidate: Candidate) -> None:
-    GuardrailCondition.objects.create(candidate=candidate, title="Pharmacovigilance plan")
+    GuardrailCondition.objects.create(
+        candidate=candidate, title="Pharmacovigilance plan", owner=people.curator, due_date=dt.date(2030, 6, 1)
+    )
     to_signed_off(candidate, people)
     first, _second = candidate.conditions.order_by("id")
     owner = make_user("owner")  # not in the market: the condition's owner must still see the candidate
@@ -519,3 +521,114 @@ def test_transitions_queue_notifications_in_the_same_transaction(people: Persona
 def test_due_date_recorded_on_assignment(people: Personas, candidate: Candidate) -> None:
     to_in_review(candidate, people)
     assert set(ReviewRound.objects.get().assignments.values_list("due_date", flat=True)) == {dt.date(2030, 1, 1)}
+
+
+# ---------------------------------------------------------------- guardrails as a tracker, and who may sign
+
+
+def test_guardrails_need_an_owner_and_a_due_date_for_each_open_condition(people: Personas, candidate: Candidate):
+    to_decision_pending(candidate, people)
+    GuardrailCondition.objects.create(candidate=candidate, title="Pharmacovigilance plan")
+    GuardrailCondition.objects.create(candidate=candidate, title="Met already", status="met", resolution_note="ok")
+    with pytest.raises(ValidationError) as refused:
+        services.signoff_create(candidate_id=candidate.pk, by=people.approver, password=PASSWORD, decision="guardrails")
+    assert refused.value.message_dict["decision"] == [
+        "Proceed with Guardrails needs an owner and a due date for condition 'Pharmacovigilance plan'."
+    ]
+    GuardrailCondition.objects.filter(title="Pharmacovigilance plan").update(
+        owner=people.curator, due_date=dt.date(2030, 6, 1)
+    )
+    services.signoff_create(candidate_id=candidate.pk, by=people.approver, password=PASSWORD, decision="guardrails")
+    assert reload(candidate).status == S.SIGNED_OFF
+
+
+@pytest.mark.parametrize("decision", [Decision.HOLD, Decision.RESEARCH, Decision.NO_GO])
+def test_only_a_guardrails_decision_is_cleared_by_its_conditions(
+    people: Personas, candidate: Candidate, decision: str
+) -> None:
+    to_decision_pending(candidate, people)
+    services.signoff_create(candidate_id=candidate.pk, by=people.approver, password=PASSWORD, decision=decision)
+    (condition,) = candidate.conditions.all()
+    services.condition_mark_met(condition_id=condition.pk, by=people.curator, note="done anyway")
+    assert reload(candidate).status == S.SIGNED_OFF
+    assert not AuditEvent.objects.filter(candidate=candidate, action="candidate.clear").exists()
+
+
+def test_reopened_guardrails_signed_again_with_every_condition_met_is_cleared(
+    people: Personas, candidate: Candidate
+) -> None:
+    p = people
+    to_signed_off(candidate, p)
+    (condition,) = candidate.conditions.all()
+    services.condition_mark_met(condition_id=condition.pk, by=p.curator, note="https://example.org/label")
+    assert reload(candidate).status == S.CLEARED
+    services.candidate_reopen(candidate_id=candidate.pk, by=p.approver, reason="New label version")
+    services.candidate_start_curation(candidate_id=candidate.pk, by=p.curator)
+    services.review_assign(candidate_id=candidate.pk, by=p.curator, reviewers=[p.reviewer1, p.reviewer3])
+    services.candidate_send_to_review(candidate_id=candidate.pk, by=p.curator)
+    vote(candidate, p.reviewer1)
+    vote(candidate, p.reviewer3)
+
+    services.signoff_create(candidate_id=candidate.pk, by=p.approver2, password=PASSWORD, decision="guardrails")
+
+    assert reload(candidate).status == S.CLEARED
+    assert [row[:3] for row in service_trail(candidate)[-2:]] == [
+        ("candidate.sign_off", "decision_pending", "signed_off"),
+        ("candidate.clear", "signed_off", "cleared"),
+    ]
+
+
+def test_the_meaning_of_a_signature_follows_from_its_decision(people: Personas, candidate: Candidate) -> None:
+    to_decision_pending(candidate, people)
+    with pytest.raises(TypeError):
+        services.signoff_create(  # type: ignore[call-arg]
+            candidate_id=candidate.pk, by=people.approver, password=PASSWORD, decision="hold", meaning="Approved: Go"
+        )
+    signoff = services.signoff_create(candidate_id=candidate.pk, by=people.approver, password=PASSWORD, decision="hold")
+    assert signoff.meaning == "Approved: Hold"
+
+
+def test_a_signer_without_a_full_name_is_refused(people: Personas, candidate: Candidate) -> None:
+    to_decision_pending(candidate, people)
+    type(people.approver).objects.filter(pk=people.approver.pk).update(first_name="", last_name=" ")
+    approver = type(people.approver).objects.get(pk=people.approver.pk)
+    with pytest.raises(ValidationError, match="full name"):
+        services.signoff_create(candidate_id=candidate.pk, by=approver, password=PASSWORD, decision="hold")
+    assert not SignOff.objects.exists() and reload(candidate).status == S.DECISION_PENDING
+
+
+def test_who_settled_the_conflict_may_not_sign_it(people: Personas, candidate: Candidate) -> None:
+    p = people
+    to_in_review(candidate, p)
+    vote(candidate, p.reviewer1, Decision.GUARDRAILS)
+    vote(candidate, p.reviewer2, Decision.HOLD)
+    services.conflict_resolve(
+        candidate_id=candidate.pk, by=p.approver, decision="hold", level="L2", stage="S2", note="Hold for now"
+    )
+    with pytest.raises(PermissionDenied, match="settled its conflict"):
+        services.signoff_create(candidate_id=candidate.pk, by=p.approver, password=PASSWORD, decision="hold")
+    assert "sign_off" not in allowed_actions(p.approver, reload(candidate))
+    services.signoff_create(candidate_id=candidate.pk, by=p.approver2, password=PASSWORD, decision="hold")
+
+
+def test_conditions_of_changed_signed_content_are_not_tracked(people: Personas, candidate: Candidate) -> None:
+    """Before the queued signature check has run, the condition services refuse on their own."""
+    to_signed_off(candidate, people)
+    (condition,) = candidate.conditions.all()
+    Candidate.objects.filter(pk=candidate.pk).update(rationale="Edited after signing")
+    with pytest.raises(ValidationError, match="changed after it was signed"):
+        services.condition_mark_met(condition_id=condition.pk, by=people.curator, note="done")
+    with pytest.raises(ValidationError, match="changed after it was signed"):
+        services.condition_waive(condition_id=condition.pk, by=people.approver, justification="not needed")
+    assert GuardrailCondition.objects.get(pk=condition.pk).status == "open"
+
+
+def test_hourly_sweep_voids_signatures_of_content_changed_behind_the_services_back(
+    people: Personas, candidate: Candidate
+) -> None:
+    to_signed_off(candidate, people)
+    assert services.signatures_sweep() == []
+    DataGap.objects.create(dossier=candidate.dossier, code="DG010", description="No PK data", severity="low")
+    (voided,) = services.signatures_sweep()
+    assert voided.candidate_id == candidate.pk and reload(candidate).status == S.DECISION_PENDING
+    assert services.signatures_sweep() == []

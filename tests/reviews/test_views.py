@@ -289,6 +289,18 @@ def test_gating_refusal_is_shown_on_the_sign_off_form(people: Personas, candidat
     assert not candidate.signoffs.exists()
 
 
+def test_the_sign_off_form_says_beforehand_which_decisions_the_evidence_refuses(
+    people: Personas, candidate: Candidate
+) -> None:
+    to_decision_pending(candidate, people)
+    page = client_for(people.approver).get(candidate.get_absolute_url()).content.decode()
+    gating = page[page.index('id="sign_off-gating"') :]
+    gating = gating[: gating.index("</div>")]
+    assert "<strong>Go</strong>: Go needs decision stage S3 or later; the candidate is at S2." in gating
+    assert "Hold" not in gating and "Proceed with Guardrails" not in gating  # both allowed at S2
+    assert 'id="sign_off-gating"' not in client_for(people.viewer).get(candidate.get_absolute_url()).content.decode()
+
+
 def test_bad_input_is_refused_with_the_field_named(people: Personas, candidate: Candidate) -> None:
     client = client_for(people.curator)
     response = client.post(reverse("reviews:deprioritize", args=[candidate.pk]), {"reason_code": "other"})
