@@ -18,7 +18,7 @@ from django.utils import timezone
 from dossiers.models import Candidate, Decision, Dossier, GuardrailCondition, Market
 from dossiers.permissions import sees_all_markets
 from dossiers.report import ReviewTrail
-from dossiers.selectors import candidates_visible_to, markets_visible_to
+from dossiers.selectors import candidates_visible_to, markets_visible_to, new_evidence_count
 from portal.roles import Role, has_role
 from reviews.gating import refusals_by_decision
 from reviews.models import Assignment, AuditEvent, Comment, ConflictResolution, Review, ReviewRound, SignOff, Watch
@@ -363,12 +363,21 @@ class Dashboard:
     overdue: list[Assignment]
     conflicts: list[Candidate] | None
     conditions: list[GuardrailCondition]
+    new_evidence: list[Candidate]
     recent: list[Candidate]
     markets: list[Market]
 
 
 def _with_dossier(candidates: QuerySet[Candidate]) -> QuerySet[Candidate]:
     return candidates.select_related("dossier__drug", "dossier__market")
+
+
+def _with_new_evidence(user: AuthUser, visible: QuerySet[Candidate]) -> QuerySet[Candidate]:
+    """Candidates whose evidence changed since the user last reviewed them (suggestions, diffs), newest first."""
+    flagged = visible.exclude(status=Candidate.Status.DEPRIORITIZED).annotate(new_evidence=new_evidence_count(user))
+    return _with_dossier(flagged.filter(new_evidence__gt=0)).order_by(
+        F("evidence_refreshed_at").desc(nulls_last=True), "-id"
+    )
 
 
 def dashboard_for(user: AuthUser, *, recent: int = 15) -> Dashboard:
@@ -386,7 +395,11 @@ def dashboard_for(user: AuthUser, *, recent: int = 15) -> Dashboard:
     awaiting = None
     if is_approver:
         # Set-based form of permissions.took_part: who curated or reviewed a candidate may not sign it.
-        took_part = Q(review_rounds__curated_by=user) | Q(review_rounds__assignments__reviewer=user)
+        took_part = (
+            Q(review_rounds__curated_by=user)
+            | Q(review_rounds__assignments__reviewer=user)
+            | Q(review_rounds__conflict_resolution__resolved_by=user)
+        )
         awaiting = list(
             _with_dossier(visible.filter(status=Candidate.Status.DECISION_PENDING).exclude(took_part))
             .distinct()
@@ -406,6 +419,7 @@ def dashboard_for(user: AuthUser, *, recent: int = 15) -> Dashboard:
         overdue=list(open_assignments.filter(due_date__lt=timezone.localdate())),
         conflicts=conflicts,
         conditions=list(conditions),
+        new_evidence=list(_with_new_evidence(user, visible)[:recent]),
         recent=list(_with_dossier(visible).order_by("-updated_at", "-id")[:recent]),
         markets=list(markets_visible_to(user).order_by("code")),
     )

@@ -468,6 +468,37 @@ def to_signed_off_again(candidate: Candidate, p: Personas) -> None:
     services.signoff_create(candidate_id=candidate.pk, by=p.approver2, password=PASSWORD, decision=Decision.GUARDRAILS)
 
 
+def test_who_settled_a_conflict_is_not_asked_to_sign_it(people: Personas, candidate: Candidate) -> None:
+    to_conflict(candidate, people)
+    services.conflict_resolve(
+        candidate_id=candidate.pk, by=people.approver, decision="hold", level="L3", stage="S1", note="Hold."
+    )
+    awaiting = {
+        user.username: client_for(user).get(reverse("reviews:dashboard")).context["dash"].awaiting_signature
+        for user in (people.approver, people.approver2)
+    }
+    assert awaiting == {"approver": [], "approver2": [candidate]}
+
+
+def test_dashboard_flags_new_evidence_until_the_user_has_looked(people: Personas, candidate: Candidate) -> None:
+    from dossiers.models import EvidenceChange
+    from dossiers.services.refresh import candidate_mark_seen
+
+    other = make_candidate(make_dossier(market=people.market), disease="Quiet disease")
+    EvidenceChange.objects.create(candidate=candidate, kind="new_trial")
+    EvidenceChange.objects.create(candidate=candidate, kind="new_publication")
+    client = client_for(people.reviewer1)
+
+    response = client.get(reverse("reviews:dashboard"))
+    assert [(c, c.new_evidence) for c in response.context["dash"].new_evidence] == [(candidate, 2)]
+    assert other not in response.context["dash"].new_evidence
+    assert "2 new" in response.content.decode()
+    candidate_mark_seen(candidate_id=candidate.pk, by=people.reviewer1)
+    response = client.get(reverse("reviews:dashboard"))
+    assert response.context["dash"].new_evidence == [] and 'id="new-evidence"' not in response.content.decode()
+    assert client_for(people.outsider).get(reverse("reviews:dashboard")).context["dash"].new_evidence == []
+
+
 def test_dashboard_and_board_query_counts_are_constant(people: Personas, candidate: Candidate) -> None:
     client = client_for(people.approver)
     urls = [reverse("reviews:dashboard"), reverse("reviews:board", args=["IN"])]
