@@ -1,8 +1,10 @@
 """Read a dossier report, flattened text or published Markdown, into typed rows; no database access.
 
-Both forms of one report give equal `ParsedDossier` values: line numbers are kept on every row for
-provenance but are left out of equality, and typography (curly quotes, bold, links, kramdown
-attributes, HTML wrappers, rules, wrapped lines) is normalised away before anything is read.
+Both forms of one report give equal `ParsedDossier` values up to the quote style (`folded()`): line
+numbers are kept on every row for provenance but are left out of equality, and markup (bold, links,
+kramdown attributes, HTML wrappers, rules, wrapped lines) is normalised away before anything is read.
+Text is kept as written, curly quotes included: the seed writes "Lenalidomide’s" where its published
+Markdown writes "Lenalidomide's", so those two compare equal only once folded.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pycountry
 import yaml
@@ -130,7 +132,7 @@ CONDITION_KEYWORDS: tuple[tuple[str, str], ...] = (
     ("clinical", r"subgroup|population|trial|\bdose|efficacy|patient|stratif|screening|protocol"),
 )
 
-_TYPOGRAPHY = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " "})
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _BOLD = re.compile(r"(\*\*|__)")
 _HEADER = re.compile(
@@ -142,6 +144,21 @@ _RULE = re.compile(r"^(?:-{3,}|\*{3,}|_{3,})$")
 _BULLET = re.compile(r"^[-*+]\s+")
 _ORDERED = re.compile(r"^\d+\.\s+")
 _NOT_A_NUMBER = {"", "-", "—", "n/a", "na", "not available", "unknown"}
+
+
+def fold_typography(text: str) -> str:
+    """Straight quotes for curly ones: to compare two spellings of one text, never to store it."""
+    return text.translate(_QUOTES)
+
+
+def _folded(value: Any) -> Any:
+    if isinstance(value, str):
+        return fold_typography(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_folded(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _folded(getattr(value, f.name)) for f in fields(value) if f.init})
+    return value
 
 
 class ReportError(Exception):
@@ -284,6 +301,10 @@ class ParsedDossier:
     file_name: str = field(default="", compare=False)
     source_format: str = field(default="", compare=False)
 
+    def folded(self) -> ParsedDossier:
+        """A copy with straight quotes for curly ones, for comparing two forms of one report."""
+        return _folded(self)  # type: ignore[no-any-return]
+
     @property
     def boxed_warnings(self) -> list[SafetyRow]:
         return [row for row in self.safety_statements if row.kind == SafetyStatement.Kind.BOXED_WARNING]
@@ -357,7 +378,6 @@ def _decode(data: bytes, file_name: str) -> str:
 
 
 def _clean(text: str) -> str:
-    text = text.translate(_TYPOGRAPHY)
     text = _LINK.sub(r"\1", text)
     text = _BOLD.sub("", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -423,7 +443,7 @@ def _classify(raw: str, number: int, markdown: bool) -> _Block:
     if markdown and raw.startswith("#"):
         return _Block("heading", _clean(raw.lstrip("#").rstrip("#")), number)
     if raw.startswith("|"):
-        return _Block("row", raw.translate(_TYPOGRAPHY), number)
+        return _Block("row", raw, number)
     if _BULLET.match(raw) or (markdown and _ORDERED.match(raw)):
         return _Block("item", _clean(_BULLET.sub("", _ORDERED.sub("", raw))), number)
     if not markdown and (_section_key(cleaned) or _looks_like_heading(cleaned)):
@@ -649,6 +669,11 @@ def _market_code(name: str) -> str | None:
         return str(pycountry.countries.lookup(name).alpha_2)
     except LookupError:
         return None
+
+
+def same_text(a: str, b: str) -> bool:
+    """Equal but for case and quote style: how a report's names match stored ones."""
+    return fold_typography(a).casefold() == fold_typography(b).casefold()
 
 
 def _split_top_level(text: str) -> Iterator[str]:
@@ -891,9 +916,10 @@ class _Reader:
             if name.lower() in ("others", "etc", "etc."):
                 others = True
                 continue
-            if name.lower() in seen:
+            key = fold_typography(name).lower()
+            if key in seen:
                 raise self.error(block.line, "Drug Interactions", f'"{name}" is listed twice')
-            seen[name.lower()] = block.line
+            seen[key] = block.line
             names.append(_fit(name, "interacting_drug", self.file, block.line, "Drug Interactions"))
         severity = DrugInteraction.Severity(match.group(1).lower())
         group = InteractionGroup(severity, tuple(names), note, match.group(2) or "", others, block.line)
@@ -954,7 +980,7 @@ class _Reader:
         title, detail = title.strip().rstrip(":"), detail.strip()
         if len(title) > MAX_LENGTH["condition"]:
             raise self.error(block.line, "To proceed", "a checklist item needs a short title before a colon")
-        if any(row.title.lower() == title.lower() for row in self.parsed.conditions):
+        if any(same_text(row.title, title) for row in self.parsed.conditions):
             raise self.error(block.line, "To proceed", f'"{title}" is listed twice')
         row = ConditionRow(title, detail, _category(title, detail), block.line)
         self.parsed.conditions.append(row)

@@ -2,8 +2,9 @@
 
 All-or-nothing and idempotent: rows are upserted by their natural keys (market code, drug name,
 NCT id, PMID, …) and only saved when a value differs, so a second import of the same report, or of
-its other form, writes nothing and is recorded as "unchanged". A failed import leaves only its
-failed ImportRun behind.
+its other form, writes nothing and is recorded as "unchanged". Text is stored as written; a value that
+differs only in quote style (’ for ') is no change, so whichever form came first keeps its quotes.
+A failed import leaves only its failed ImportRun behind.
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ from dossiers.models import (
     SafetyStatement,
 )
 from dossiers.permissions import can_curate, can_import
-from dossiers.report_parser import InteractionGroup, ParsedDossier, ReportError, parse_report, read_report_bytes
+from dossiers.report_parser import (
+    InteractionGroup,
+    ParsedDossier,
+    ReportError,
+    fold_typography,
+    parse_report,
+    read_report_bytes,
+    same_text,
+)
 
 CYTOTOXICITY_FIELDS = (
     "cytotoxicity_classification",
@@ -195,7 +204,7 @@ class _DossierWriter:
         if found is None:
             self.counts[table]["created"] += 1
             return model._default_manager.create(**create, **values, **extra)
-        changed = [name for name, value in values.items() if getattr(found, name) != value]
+        changed = [name for name, value in values.items() if not _same_value(getattr(found, name), value)]
         if not changed:
             self.counts[table]["unchanged"] += 1
             return found
@@ -287,7 +296,8 @@ class _DossierWriter:
             "publications_reported_total": parsed.publications_reported_total,
             "publications_total_capped": parsed.publications_total_capped,
         }
-        found = Candidate.objects.select_for_update().filter(dossier=dossier, disease__iexact=parsed.disease).first()
+        rows = Candidate.objects.select_for_update().filter(dossier=dossier)
+        found = next((row for row in rows if same_text(row.disease, parsed.disease)), None)
         # The workflow status is never part of `values`: a re-import leaves a candidate where review put it.
         return self.upsert(Candidate, found, {"dossier": dossier, "disease": parsed.disease}, values)
 
@@ -327,20 +337,24 @@ class _DossierWriter:
         )
 
     def interactions(self, dossier: Dossier) -> None:
-        position, listed = 0, []
+        position, kept = 0, []
+        existing = list(DrugInteraction.objects.filter(dossier=dossier))
         for group in self.parsed.interactions:
             for name in group.names:
-                found = DrugInteraction.objects.filter(dossier=dossier, interacting_drug__iexact=name).first()
+                found = next((row for row in existing if same_text(row.interacting_drug, name)), None)
                 values = {"severity": group.severity, "note": _interaction_note(group), "position": position}
-                self.upsert(DrugInteraction, found, {"dossier": dossier, "interacting_drug": name}, values, group.line)
+                create = {"dossier": dossier, "interacting_drug": name}
+                kept.append(self.upsert(DrugInteraction, found, create, values, group.line).pk)
                 position += 1
-                listed.append(found.interacting_drug if found else name)
-        self.delete_stale(DrugInteraction.objects.filter(dossier=dossier).exclude(interacting_drug__in=listed))
+        self.delete_stale(DrugInteraction.objects.filter(dossier=dossier).exclude(pk__in=kept))
 
     def safety_statements(self, dossier: Dossier) -> None:
         kept = []
+        existing = list(SafetyStatement.objects.filter(dossier=dossier))
         for position, row in enumerate(self.parsed.safety_statements):
-            found = SafetyStatement.objects.filter(dossier=dossier, kind=row.kind, text=row.text).first()
+            found = next(
+                (s for s in existing if s.kind == row.kind and s.pk not in kept and _same_value(s.text, row.text)), None
+            )
             create = {"dossier": dossier, "kind": row.kind, "text": row.text}
             statement = self.upsert(SafetyStatement, found, create, {"position": position}, row.line)
             kept.append(statement.pk)
@@ -355,10 +369,18 @@ class _DossierWriter:
 
     def conditions(self, candidate: Candidate) -> None:
         # Like gaps, conditions carry a curator-owned status (met, waived) that a re-import keeps.
+        existing = list(GuardrailCondition.objects.filter(candidate=candidate))
         for position, row in enumerate(self.parsed.conditions):
-            found = GuardrailCondition.objects.filter(candidate=candidate, title__iexact=row.title).first()
+            found = next((condition for condition in existing if same_text(condition.title, row.title)), None)
             values = {"detail": row.detail, "category": row.category, "position": position}
             self.upsert(GuardrailCondition, found, {"candidate": candidate, "title": row.title}, values)
+
+
+def _same_value(stored: Any, reported: Any) -> bool:
+    """Equal, or text equal but for its quote style."""
+    if isinstance(stored, str) and isinstance(reported, str):
+        return fold_typography(stored) == fold_typography(reported)
+    return bool(stored == reported)
 
 
 def _tier(study_type: str) -> int | None:

@@ -30,7 +30,7 @@ from dossiers.models import (
     Publication,
     SafetyStatement,
 )
-from dossiers.report_parser import ReportError
+from dossiers.report_parser import ReportError, fold_typography
 from dossiers.services import dossier_import as dossier_import_module
 from dossiers.services.dossier_import import dossier_import
 from portal.roles import Role
@@ -159,15 +159,26 @@ def test_import_twice_changes_nothing() -> None:
     assert list(ImportRun.objects.order_by("pk").values_list("status", flat=True)) == ["succeeded", "unchanged"]
 
 
+def folded(state: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """A snapshot with straight quotes for curly ones: the seed writes ’ where its Markdown writes '."""
+    return {
+        table: [tuple((k, fold_typography(v) if isinstance(v, str) else v) for k, v in row) for row in rows]
+        for table, rows in state.items()
+    }
+
+
 def test_text_and_markdown_give_the_same_database_state() -> None:
     import_seed(SEED)
     from_text = snapshot()
+    assert "Lenalidomide’s established activity" in Candidate.objects.get().rationale  # kept as written
     for model in reversed(dossier_tables()):
         model._default_manager.all().delete()
     import_seed(SEED_MD)
-    assert snapshot() == from_text
+    assert snapshot() != from_text and folded(snapshot()) == folded(from_text)
+    from_markdown = snapshot()
     again = import_seed(SEED)  # and the text after the Markdown is the same dossier: nothing to write
     assert again.status == ImportRun.Status.UNCHANGED
+    assert snapshot() == from_markdown  # a change of quote style alone is no change
 
 
 def test_reimport_keeps_workflow_state_and_follows_the_report() -> None:
