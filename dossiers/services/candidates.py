@@ -33,10 +33,18 @@ def candidate_promote(*, prediction_id: int, by: User | None) -> Candidate:
             txgnn_score=prediction.score,
             txgnn_rank=prediction.rank,
             source=prediction.source,
+            confidence=_confidence(prediction.confidence),
         )
     if not created and candidate.prediction_id is None:
         candidate.prediction = prediction
         candidate.txgnn_rank = candidate.txgnn_rank or prediction.rank
         candidate.source = candidate.source or prediction.source
-        candidate.save(update_fields=["prediction", "txgnn_rank", "source", "updated_at"])
+        candidate.confidence = candidate.confidence or _confidence(prediction.confidence)
+        candidate.save(update_fields=["prediction", "txgnn_rank", "source", "confidence", "updated_at"])
     return candidate
+
+
+def _confidence(raw: str) -> str:
+    """The candidate's confidence bucket for a prediction's free-text one; blank when it names none of them."""
+    value = raw.strip().lower()
+    return value if value in Candidate.Confidence.values else ""
