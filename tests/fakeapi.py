@@ -2,7 +2,7 @@
 
 `FakeApi` is a stdlib `ThreadingHTTPServer` on 127.0.0.1 (free port) in a daemon thread. A test
 scripts a route with replies served in order (the last one repeats): recorded files, 429 with
-Retry-After, 500, a hang past the client's timeout, malformed bodies, pages chosen by query
+Retry-After, 500, a hang past the client's timeout, a body cut off mid-way, malformed bodies, pages chosen by query
 parameter. Every request is logged with its wall-clock and monotonic arrival time.
 
 Real recordings are byte-identical copies of the shared fixtures under `tests/fixtures/external/recorded/`
@@ -53,12 +53,22 @@ def handmade(name: str) -> Path:
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer; `delay` seconds pass before it is sent (longer than the timeout = a hang)."""
+    """One scripted answer; `delay` seconds pass before it is sent (longer than the timeout = a hang).
+
+    `content_length`, when set, is the Content-Length announced instead of the body's: with a larger one the
+    server sends the body and closes the connection, so the client sees a response cut off mid-way.
+    """
 
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    content_length: int | None = None
+
+
+def truncated_reply(body: str, *, announced: int = 5000, content_type: str = "application/json") -> Reply:
+    """A 200 that announces `announced` bytes, sends only `body`, then closes (a connection broken off)."""
+    return Reply(body=body.encode(), headers={"Content-Type": content_type}, content_length=announced)
 
 
 def file_reply(path: Path, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
@@ -170,9 +180,12 @@ class FakeApi:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    length = len(reply.body) if reply.content_length is None else reply.content_length
+                    self.send_header("Content-Length", str(length))
                     self.end_headers()
                     self.wfile.write(reply.body)
+                    if length != len(reply.body):
+                        self.close_connection = True  # the rest never comes
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout); nothing to tell it
 

@@ -3,7 +3,8 @@
 Retries use tenacity around each whole attempt, not urllib3's `Retry` in the adapter: urllib3 retries
 inside the connection pool, below `requests`, so a retried attempt would skip the shared rate limiter
 and its Retry-After sleep could not be capped by our total budget. Here every attempt first takes a
-rate-limit slot; 429, 5xx (500, 502, 503, 504), connection errors and timeouts are retried with
+rate-limit slot; 429, 5xx (500, 502, 503, 504) and every `requests` error (connection refused or reset,
+timeouts, a body cut off before its Content-Length, undecodable content; not a malformed URL) are retried with
 exponential backoff and equal jitter, waiting at least the `Retry-After` the source sent (seconds or an
 HTTP date), until `SOURCES_MAX_RETRIES` retries are spent or the next wait would pass
 `SOURCES_MAX_TOTAL_WAIT` seconds since the first attempt. A `Retry-After` also pauses the other workers.
@@ -36,6 +37,8 @@ from dossiers.sources import ratelimit
 from dossiers.sources.errors import MalformedResponse, NotFound, SourceError, SourceUnavailable, redact_url
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The only request errors that are not transient: a malformed URL (a setting is wrong).
+NOT_RETRIED = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
 
 Params = Mapping[str, str | int]
 
@@ -127,6 +130,12 @@ def _attempt(source: str, url: str, params: Params | None, session: requests.Ses
         raise _Transient(f"timed out ({type(exc).__name__})") from exc
     except requests.ConnectionError as exc:
         raise _Transient(f"connection failed ({type(exc).__name__})") from exc
+    except NOT_RETRIED as exc:  # our URL is wrong: asking again cannot help
+        raise SourceError(f"request not sent: {exc}", source=source, url=url) from exc
+    except requests.RequestException as exc:
+        # A body cut off before its Content-Length (ChunkedEncodingError), undecodable content, too many
+        # redirects...: the source or the network misbehaved once; like a timeout, worth another try.
+        raise _Transient(f"response unreadable ({type(exc).__name__}: {exc})") from exc
     status = response.status_code
     if status in RETRY_STATUSES:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))

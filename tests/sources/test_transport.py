@@ -6,7 +6,18 @@ import pytest
 
 from dossiers.sources import rxnorm, transport
 from dossiers.sources.errors import MalformedResponse, NotFound, SourceError, SourceUnavailable, redact_url
-from tests.fakeapi import RECORDED_DIR, RXCUI, FakeApi, Reply, handmade, json_reply, raw_reply, recorded, shared_dir
+from tests.fakeapi import (
+    RECORDED_DIR,
+    RXCUI,
+    FakeApi,
+    Reply,
+    handmade,
+    json_reply,
+    raw_reply,
+    recorded,
+    shared_dir,
+    truncated_reply,
+)
 
 OK = handmade("rxnav-rxcui-lenalidomide.handmade.json")
 
@@ -100,6 +111,33 @@ def test_connection_refused_is_unavailable(fakeapi: FakeApi, settings) -> None:
 
     with pytest.raises(SourceUnavailable, match="connection failed"):
         rxnorm.rxcui_by_name(name="lenalidomide")
+
+
+def test_a_body_cut_off_before_its_content_length_is_retried(fakeapi: FakeApi) -> None:
+    fakeapi.route(RXCUI, truncated_reply('{"idGroup": {"name": "lenalido'), ok())
+
+    assert rxnorm.rxcui_by_name(name="lenalidomide") == ("342369",)
+    assert len(fakeapi.seen(RXCUI)) == 2
+
+
+def test_a_body_always_cut_off_is_unavailable_naming_the_error(fakeapi: FakeApi, settings) -> None:
+    settings.SOURCES_MAX_RETRIES = 1
+    fakeapi.route(RXCUI, truncated_reply('{"idGroup": '))
+
+    with pytest.raises(SourceUnavailable) as caught:
+        rxnorm.rxcui_by_name(name="lenalidomide")
+
+    assert len(fakeapi.seen(RXCUI)) == 2
+    assert "gave up after 2 attempts: response unreadable (ChunkedEncodingError" in str(caught.value)
+
+
+def test_a_malformed_base_url_is_an_error_at_once(fakeapi: FakeApi, settings) -> None:
+    settings.RXNAV_BASE_URL = "rxnav.example"  # no scheme
+
+    with pytest.raises(SourceError, match="request not sent") as caught:
+        rxnorm.rxcui_by_name(name="lenalidomide")
+
+    assert not isinstance(caught.value, SourceUnavailable)
 
 
 def test_client_error_is_not_retried(fakeapi: FakeApi) -> None:
