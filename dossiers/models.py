@@ -150,6 +150,7 @@ class Dossier(models.Model):
     emetogenicity = models.TextField(blank=True)
     monitoring_items = models.TextField(blank=True)
     handling_protection = models.TextField(blank=True)
+    cytotoxicity_note = models.TextField(blank=True, help_text="The Cytotoxicity section's prose beside its table.")
     # Safety
     interaction_total = models.PositiveIntegerField(
         null=True, blank=True, help_text="Total interactions in the DDI database."
@@ -327,6 +328,12 @@ class Candidate(models.Model):
     trials_total_capped = models.BooleanField(default=False, help_text="The total is a page cap: show ≥ N.")
     publications_reported_total = models.PositiveIntegerField(null=True, blank=True)
     publications_total_capped = models.BooleanField(default=False)
+    trials_note = models.TextField(
+        blank=True, help_text="The Clinical Trial Evidence section's prose beside its table."
+    )
+    publications_note = models.TextField(
+        blank=True, help_text="The Literature Evidence section's prose beside its table."
+    )
     computed_evidence_level = models.CharField(
         max_length=2, choices=EvidenceLevel.choices, blank=True, help_text="By the rules of dossiers/evidence_level.py."
     )

@@ -178,6 +178,7 @@ def _market_status(dossier: Dossier) -> str:
 def _trial_blocks(candidate: Candidate) -> list[str]:
     links: list[CandidateTrial] = list(candidate.trial_links.all())
     found = _found_line("Registered trials found", candidate.trials_reported_total, candidate.trials_total_capped)
+    found += _note(candidate.trials_note)
     if not links:
         return [*found, NO_TRIALS]
     rows = [
@@ -198,6 +199,7 @@ def _publication_blocks(candidate: Candidate) -> list[str]:
     found = _found_line(
         "Publications found", candidate.publications_reported_total, candidate.publications_total_capped
     )
+    found += _note(candidate.publications_note)
     if not links:
         return [*found, NO_PUBLICATIONS]
     rows = [
@@ -217,6 +219,11 @@ def _found_line(label: str, total: int | None, capped: bool) -> list[str]:
     return [] if total is None else [f"{label}: **{format_count(total, capped)}**"]
 
 
+def _note(text: str) -> list[str]:
+    """A section's own prose (imported beside its table), written before the table."""
+    return [text.strip()] if text.strip() else []
+
+
 def _market_section(dossier: Dossier) -> list[str]:
     heading = f"## {dossier.market.name} Market Information"
     if dossier.market_information:
@@ -232,7 +239,7 @@ def _market_section(dossier: Dossier) -> list[str]:
 def _cytotoxicity_section(dossier: Dossier) -> list[str]:
     # Reports without cytotoxicity data have no such section; the export follows them.
     if not dossier.has_cytotoxicity:
-        return []
+        return ["## Cytotoxicity", dossier.cytotoxicity_note.strip()] if dossier.cytotoxicity_note.strip() else []
     rows = [
         ["Cytotoxicity Classification", dossier.cytotoxicity_classification],
         ["Myelosuppression Risk", dossier.myelosuppression_risk],
@@ -240,7 +247,8 @@ def _cytotoxicity_section(dossier: Dossier) -> list[str]:
         ["Monitoring Items", dossier.monitoring_items],
         ["Handling Protection", dossier.handling_protection],
     ]
-    return ["## Cytotoxicity", _table(["Item", "Content"], [[k, v or "Not available"] for k, v in rows])]
+    table = _table(["Item", "Content"], [[k, v or "Not available"] for k, v in rows])
+    return ["## Cytotoxicity", table, *_note(dossier.cytotoxicity_note)]
 
 
 def _safety_section(dossier: Dossier) -> list[str]:
@@ -461,6 +469,7 @@ def _dossier_doc(data: DossierExportData) -> dict[str, Any]:
         }
         if dossier.has_cytotoxicity
         else None,
+        "cytotoxicity_note": dossier.cytotoxicity_note,
         "interaction_total": dossier.interaction_total,
         "interactions": [_interaction_doc(i) for i in dossier.interactions.all()],
         "safety_note": dossier.safety_note,
@@ -533,6 +542,8 @@ def _candidate_doc(candidate: Candidate) -> dict[str, Any]:
         "trials_total_capped": candidate.trials_total_capped,
         "publications_reported_total": candidate.publications_reported_total,
         "publications_total_capped": candidate.publications_total_capped,
+        "trials_note": candidate.trials_note,
+        "publications_note": candidate.publications_note,
         "trials": [_trial_doc(link) for link in candidate.trial_links.all()],
         "publications": [_publication_doc(link) for link in candidate.publication_links.all()],
         "conditions": [_condition_doc(c) for c in candidate.conditions.all()],

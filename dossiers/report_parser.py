@@ -110,7 +110,7 @@ DATA_GAP_PHRASES: tuple[tuple[str, str, str, str], ...] = (
     (
         "DG002",
         "medium",
-        r"detailed mechanism of action data is not available",
+        r"detailed mechanism[- ]of[- ]action data is not available",
         "Mechanism of action data is missing from the evidence pack.",
     ),
     (
@@ -252,6 +252,16 @@ class ConditionRow:
 
 
 @dataclass(frozen=True)
+class RegistrationRow:
+    """A product licence listed in the market section (`| DIN | Product Name |`); kept as table text too."""
+
+    number: str
+    product_name: str
+    dosage_form: str = ""
+    line: int | None = _line()
+
+
+@dataclass(frozen=True)
 class ApprovalRow:
     agency: str
     indications: str
@@ -285,12 +295,16 @@ class ParsedDossier:
     publications_total_capped: bool = False
     quick_overview: list[OverviewItem] = field(default_factory=list)
     trials: list[TrialRow] = field(default_factory=list)
+    trials_note: str = ""
     no_trials_registered: bool = False
     publications: list[PublicationRow] = field(default_factory=list)
+    publications_note: str = ""
     # Dossier
     market_information: str = ""
+    registrations: list[RegistrationRow] = field(default_factory=list)
     approvals: list[ApprovalRow] = field(default_factory=list)
     cytotoxicity: list[CytotoxicityRow] = field(default_factory=list)
+    cytotoxicity_note: str = ""
     interactions: list[InteractionGroup] = field(default_factory=list)
     interaction_total: int | None = None
     safety_note: str = ""
@@ -457,6 +471,7 @@ _SECTIONS: dict[str, str] = {
     "目錄": "toc",
     "table of contents": "toc",
     "藥師評估報告": "ignored",
+    "pharmacist assessment report": "ignored",
     "one-sentence summary": "summary",
     "quick overview": "overview",
     "why is this prediction reasonable?": "rationale",
@@ -706,14 +721,30 @@ def _category(title: str, detail: str) -> str:
 
 
 def _paragraphs(blocks: Iterable[_Block]) -> str:
-    """Paragraphs apart by a blank line; a run of list items kept as a Markdown list, one "- item" a line."""
+    """Paragraphs apart by a blank line; a run of list items or table rows kept as Markdown, one a line."""
     text, previous = "", ""
     for block in blocks:
-        line = f"- {block.text}" if block.kind == "item" else block.text
+        if block.kind == "item":
+            line = f"- {block.text}"
+        elif block.kind == "row":
+            cells = _cells(block.text)
+            rule = all(re.fullmatch(r":?-+:?", cell) for cell in cells)
+            line = "|" + "|".join("---" for _ in cells) + "|" if rule else _table_row(cells)
+        else:
+            line = block.text
         if text:
-            text += "\n" if block.kind == "item" and previous == "item" else "\n\n"
+            text += "\n" if block.kind in ("item", "row") and previous == block.kind else "\n\n"
         text, previous = text + line, block.kind
     return text
+
+
+def _table_row(cells: list[str]) -> str:
+    return "| " + " | ".join(_clean(cell).replace("|", "\\|") for cell in cells) + " |"
+
+
+# Paragraphs a section's table stands for, or the exporter's count line: not notes of their own.
+_NO_TRIALS = re.compile(r"no related clinical trials|^registered trials found\s*:", re.I)
+_NO_PUBLICATIONS = re.compile(r"no related (?:literature|publications)|^publications found\s*:", re.I)
 
 
 # ---------------------------------------------------------------- section readers
@@ -806,7 +837,9 @@ class _Reader:
             parsed.market_status = MARKET_STATUS_SPELLINGS[status]
         elif match := re.match(r"^number of (.+)$", item, re.I):
             term = _fit(match.group(1).strip(), "registration_term", self.file, line, item)
-            parsed.registration_term = term if term[:-1].isupper() else term.lower()
+            # "Registrations" → "registrations", but "DINs" and "SAHPRA" keep their capitals.
+            words = [word.lower() if word[1:].islower() else word for word in term.split()]
+            parsed.registration_term = " ".join(words)
             parsed.registration_count = _number(content, self.file, line, item)
         else:
             raise self.error(line, "Quick Overview", f'unknown item "{item}"')
@@ -831,15 +864,15 @@ class _Reader:
             parsed.publications_total_capped = total >= PUBLICATIONS_PAGE_CAP
 
     def rationale(self, blocks: list[_Block]) -> None:
-        self.no_stray_blocks(blocks, "Why is This Prediction Reasonable?", ("para",))
+        self.no_stray_blocks(blocks, "Why is This Prediction Reasonable?", ("para", "item"))
         self.parsed.rationale = _paragraphs(blocks)
 
     def trials(self, blocks: list[_Block]) -> None:
         section = "Clinical Trial Evidence"
-        self.no_stray_blocks(blocks, section, ("row", "para"))
-        self.parsed.no_trials_registered = any(
-            re.search(r"no related clinical trials", block.text, re.I) for block in blocks if block.kind == "para"
-        )
+        self.no_stray_blocks(blocks, section, ("row", "para", "item"))
+        prose = [block for block in blocks if block.kind != "row"]
+        self.parsed.no_trials_registered = any(_NO_TRIALS.search(block.text) for block in prose)
+        self.parsed.trials_note = _paragraphs(block for block in prose if not _NO_TRIALS.search(block.text))
         seen: dict[str, int] = {}
         columns = ("Trial Number", "Phase", "Status", "Enrollment", "Key Findings")
         for (nct_id, phase, status, enrollment, finding), line in self.table(blocks, section, columns):
@@ -856,7 +889,9 @@ class _Reader:
 
     def literature(self, blocks: list[_Block]) -> None:
         section = "Literature Evidence"
-        self.no_stray_blocks(blocks, section, ("row", "para"))
+        self.no_stray_blocks(blocks, section, ("row", "para", "item"))
+        prose = [block for block in blocks if block.kind != "row" and not _NO_PUBLICATIONS.search(block.text)]
+        self.parsed.publications_note = _paragraphs(prose)
         seen: dict[str, int] = {}
         for (pmid, year, kind, journal, finding), line in self.table(
             blocks, section, ("PMID", "Year", "Type", "Journal", "Key Findings")
@@ -875,25 +910,48 @@ class _Reader:
     def market(self, blocks: list[_Block]) -> None:
         heading, body = blocks[0], blocks[1:]
         self.market_name(_MARKET_HEADING.match(heading.text).group(1), heading.line, heading.text)  # type: ignore[union-attr]
-        self.no_stray_blocks(body, heading.text, ("para",))
+        self.no_stray_blocks(body, heading.text, ("para", "row", "item"))
+        self.registrations(body, heading.text)
+        # The licence table stays in the text as a Markdown table: the data model has no rows for it.
         self.parsed.market_information = _paragraphs(body)
         for block in body:
-            self.parsed.approvals.extend(_approvals(block))
+            if block.kind == "para":
+                self.parsed.approvals.extend(_approvals(block))
+
+    def registrations(self, blocks: list[_Block], section: str) -> None:
+        """ "| DIN | Product Name |" or "| Registration Number | Product Name | Dosage Form |" rows."""
+        rows = [block for block in blocks if block.kind == "row"]
+        if not rows:
+            return
+        header = [_clean(cell) for cell in _cells(rows[0].text)]
+        lowered = [cell.lower() for cell in header]
+        known = re.fullmatch(r"din|.*(?:registration|licen[cs]e|authori[sz]ation)(?: (?:number|no\.?))?", lowered[0])
+        if not known or "product name" not in lowered:
+            raise self.error(
+                rows[0].line, section, f'table columns are {header}, expected a licence number and "Product Name"'
+            )
+        columns = tuple(header)
+        for cells, line in self.table(blocks, section, columns):
+            named = dict(zip(lowered, cells, strict=True))
+            form = named.get("dosage form", "")
+            self.parsed.registrations.append(RegistrationRow(cells[0], named["product name"], form, line))
 
     def cytotoxicity(self, blocks: list[_Block]) -> None:
-        self.no_stray_blocks(blocks, "Cytotoxicity", ("row",))
+        self.no_stray_blocks(blocks, "Cytotoxicity", ("row", "para", "item"))
         for (item, content), line in self.table(blocks, "Cytotoxicity", ("Item", "Content")):
             if item.lower() not in CYTOTOXICITY_ITEMS:
                 raise self.error(line, "Cytotoxicity", f'unknown item "{item}"')
             self.parsed.cytotoxicity.append(CytotoxicityRow(item, content, CYTOTOXICITY_ITEMS[item.lower()], line))
+        # Prose before or after the table (how the values were chosen, where to read more) is the section's note.
+        self.parsed.cytotoxicity_note = _paragraphs(block for block in blocks if block.kind != "row")
 
     def safety(self, blocks: list[_Block]) -> None:
         notes: list[str] = []
         seen: dict[str, int] = {}
         for block in blocks:
-            if block.kind == "item":
+            if block.kind == "item" and not re.match(r"drug interactions\s*:", block.text, re.I):
                 self.interaction(block, seen)
-            elif block.kind == "para" and re.match(r"drug interactions\s*:", block.text, re.I):
+            elif block.kind in ("para", "item") and re.match(r"drug interactions\s*:", block.text, re.I):
                 if match := re.search(r"(\d[\d,]*)\s+total interactions?", block.text, re.I):
                     total = _number(match.group(1), self.file, block.line, "Drug Interactions", blank_ok=False)
                     self.parsed.interaction_total = total

@@ -277,6 +277,7 @@ class _DossierWriter:
             "safety_note": parsed.safety_note,
             "disclaimer": parsed.disclaimer,
             **cytotoxicity,
+            "cytotoxicity_note": parsed.cytotoxicity_note,
         }
         found = Dossier.objects.select_for_update().filter(drug=drug, market=market).first()
         return self.upsert(Dossier, found, {"drug": drug, "market": market}, values)
@@ -295,6 +296,8 @@ class _DossierWriter:
             "trials_total_capped": parsed.trials_total_capped,
             "publications_reported_total": parsed.publications_reported_total,
             "publications_total_capped": parsed.publications_total_capped,
+            "trials_note": parsed.trials_note,
+            "publications_note": parsed.publications_note,
         }
         rows = Candidate.objects.select_for_update().filter(dossier=dossier)
         found = next((row for row in rows if same_text(row.disease, parsed.disease)), None)

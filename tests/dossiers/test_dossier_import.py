@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -398,3 +399,90 @@ def test_a_cut_off_report_is_refused_and_deletes_nothing() -> None:
     assert row_counts() == before and snapshot() == state
     assert CandidateTrial.objects.count() == 10 and GuardrailCondition.objects.count() == 7
     assert ImportRun.objects.order_by("-pk").values_list("status", flat=True)[0] == ImportRun.Status.FAILED
+
+
+# Real published reports (tests/fixtures/reports/SOURCES.md): each imports, and its export carries its facts.
+
+PUBLISHED = {
+    "CA-atorvastatin.md": ("atorvastatin", "CA"),
+    "CA-cytarabine.md": ("cytarabine", "CA"),
+    "ZA-lisinopril.md": ("lisinopril", "ZA"),
+}
+
+
+def _unlinked(text: str) -> str:
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text).replace("**", "")
+
+
+def published_facts(text: str) -> dict[str, Any]:
+    """Read straight from the fixture, apart from the importer: table rows, decision and checklist items."""
+    lines = [_unlinked(line).strip() for line in text.splitlines()]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("|")]
+    checklist, in_list = [], False
+    for line in lines:
+        if re.match(r"^To proceed, the following (?:is|would be) needed:$", line):
+            in_list = True
+        elif in_list and line.startswith("- "):
+            checklist.append(line[2:])
+        elif in_list and line:
+            in_list = False
+    return {
+        "trials": [row for row in rows if re.fullmatch(r"NCT\d{8}", row[0])],
+        "publications": [row for row in rows if row[0].isdigit() and len(row) == 5],
+        "decision": next(line for line in lines if line.startswith("Decision: ")),
+        "checklist": checklist,
+    }
+
+
+def _export_md(drug: str, market: str) -> str:
+    out = io.StringIO()
+    call_command("export_dossier", drug, "--market", market, "--format", "md", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_a_published_report_imports_and_exports_its_facts(name: str, tmp_path: Path) -> None:
+    path = FIXTURES / name
+    drug, market = PUBLISHED[name]
+    result = import_seed(path, market_code=None)
+    assert result.status == ImportRun.Status.SUCCEEDED and result.dossier.market.code == market
+    facts = published_facts(path.read_text(encoding="utf-8"))
+    exported = _export_md(drug, market)
+    plain = _unlinked(exported)
+    export_rows = {
+        row[0]: row
+        for row in (
+            [c.strip() for c in line.strip("|").split("|")] for line in plain.splitlines() if line.startswith("|")
+        )
+    }
+    for row in facts["trials"] + facts["publications"]:
+        assert export_rows.get(row[0]) == row, row[0]
+    assert len(facts["trials"]) == CandidateTrial.objects.count()
+    assert len(facts["publications"]) == CandidatePublication.objects.count()
+    assert facts["decision"] in plain
+    assert facts["checklist"] and len(facts["checklist"]) == GuardrailCondition.objects.count()
+    for item in facts["checklist"]:
+        assert f"- {item}" + ("" if ": " in item else ":") in plain, item
+    # The export is itself a report: importing it back changes nothing.
+    again = tmp_path / f"exported-{name}"
+    again.write_text(exported, encoding="utf-8")
+    assert import_seed(again, market_code=market).status == ImportRun.Status.UNCHANGED
+
+
+def test_published_reports_keep_their_section_prose_through_export() -> None:
+    import_seed(FIXTURES / "CA-atorvastatin.md", market_code=None)
+    import_seed(FIXTURES / "CA-cytarabine.md", market_code=None)
+    atorvastatin, cytarabine = _export_md("atorvastatin", "CA"), _export_md("cytarabine", "CA")
+    assert "35 trials are linked to this prediction." in atorvastatin
+    assert "19 publications are linked." in atorvastatin
+    assert "| 02295261 | APO-ATORVASTATIN |" in atorvastatin and "Number of DINs | 20 |" in atorvastatin
+    assert "- **Homozygous FH:** Patients" not in atorvastatin  # bold went on import, the list stays
+    assert "\n- Homozygous FH: Patients with little or no receptor function" in atorvastatin
+    assert "All three trials were graded low relevance (C)." in cytarabine
+    assert "No randomized controlled trials were found." in cytarabine
+    assert "\n\nThe classification, emetogenicity and monitoring items reflect the drug class" in cytarabine
+    assert "| 2515490 | VYXEOS |" in cytarabine
+    assert "\n- Neuroblastoma has the most coherent preclinical signal" in cytarabine
+    candidate = Candidate.objects.get(dossier__drug__name="Cytarabine")
+    assert candidate.trials_note.startswith("All three trials") and candidate.publications_note.startswith("No random")
+    assert candidate.dossier.cytotoxicity_note.startswith("The classification")

@@ -465,3 +465,122 @@ def test_fifty_megabytes_of_garbage_are_refused_before_reading(tmp_path: Path) -
         with pytest.raises(ReportError, match="at most 2 MB"):
             parse_report(stream, file_name="garbage.txt")
         assert stream.tell() == MAX_REPORT_BYTES + 1  # read no further than the limit
+
+
+# Real published reports, copied verbatim (tests/fixtures/reports/SOURCES.md)
+
+
+def test_published_canadian_atorvastatin_report() -> None:
+    parsed = parse_report(FIXTURES / "CA-atorvastatin.md", file_name="CA-atorvastatin.md")
+    assert (parsed.drug, parsed.disease, parsed.market_code) == ("Atorvastatin", "Familial hypercholesterolemia", "CA")
+    assert (
+        parsed.title == "Atorvastatin: From Lipid Lowering to Familial Hypercholesterolemia"
+    )  # after the pharmacist heading
+    assert (parsed.registration_term, parsed.registration_count, parsed.reported_indication_count) == ("DINs", 20, 6)
+    assert (parsed.evidence_level, parsed.txgnn_score, parsed.decision) == ("L1", 0.9942, Decision.GUARDRAILS)
+    # The rationale's list is kept as a list.
+    assert parsed.rationale.endswith(
+        "Response differs by subtype:\n\n"
+        "- Heterozygous FH: Patients keep some functional LDL receptors, so statins work well.\n"
+        "- Homozygous FH: Patients with little or no receptor function respond only partly. They usually need "
+        "add-on drugs such as ezetimibe or PCSK9 inhibitors, and several of the trials below test exactly these "
+        "combinations."
+    )
+    assert [t.nct_id for t in parsed.trials][:3] == ["NCT00134485", "NCT00136981", "NCT00827606"]
+    assert (parsed.trials[-1].phase, parsed.trials[-1].status, parsed.trials[-1].enrollment) == (
+        "Phase 3",
+        "Completed",
+        355,
+    )
+    assert parsed.trials_note.startswith("35 trials are linked to this prediction. The 10 most relevant")
+    assert len(parsed.publications) == 10 and parsed.publications[0].study_type == "Cohort/Meta-analysis"
+    assert parsed.publications_note.startswith("19 publications are linked. No randomized trial")
+    assert [(r.number, r.product_name) for r in parsed.registrations] == [
+        ("02457768", "ACH-ATORVASTATIN CALCIUM"),
+        ("02346516", "ATORVASTATIN"),
+        ("02392976", "MYLAN-ATORVASTATIN"),
+        ("02481200", "BIO-ATORVASTATIN"),
+        ("02295261", "APO-ATORVASTATIN"),
+    ]
+    assert parsed.market_information == (
+        "20 licences are on record. Five are shown below. The records provided include no dosage form or approved "
+        "indication text.\n\n| DIN | Product Name |\n|---|---|\n| 02457768 | ACH-ATORVASTATIN CALCIUM |\n"
+        "| 02346516 | ATORVASTATIN |\n| 02392976 | MYLAN-ATORVASTATIN |\n| 02481200 | BIO-ATORVASTATIN |\n"
+        "| 02295261 | APO-ATORVASTATIN |"
+    )
+    assert parsed.cytotoxicity == [] and parsed.cytotoxicity_note == ""
+    assert parsed.safety_note == "Please refer to the package insert for safety information."
+    assert [c.title for c in parsed.conditions] == [
+        "Health Canada product monograph warnings and contraindications, which are not in the current data",
+        "Confirmation of whether FH is already a labelled indication for the Canadian products",
+        "Formal mechanism-of-action data from DrugBank",
+        "Drug interaction review (none retrieved)",
+        "A dosing and monitoring plan that separates heterozygous from homozygous FH, including children and "
+        "adolescents",
+    ]
+    assert "Other predictions in the Evidence Pack: Other predicted indications" in parsed.conclusion_rationale
+
+
+def test_published_canadian_cytarabine_report() -> None:
+    parsed = parse_report(FIXTURES / "CA-cytarabine.md", file_name="CA-cytarabine.md")
+    assert (parsed.disease, parsed.decision, parsed.registration_count) == ("Small cell lung carcinoma", "hold", 4)
+    assert [(t.nct_id, t.phase, t.enrollment) for t in parsed.trials] == [
+        ("NCT00863512", "Phase 3", 34),
+        ("NCT03101579", "Phase 1", 13),
+        ("NCT03507244", "Phase 1/2", 34),
+    ]
+    assert parsed.trials_note == "All three trials were graded low relevance (C). None tests cytarabine in SCLC."
+    assert [p.pmid for p in parsed.publications][:3] == ["6095640", "2841844", "232239"]
+    assert parsed.publications_note == "No randomized controlled trials were found."
+    assert [r.product_name for r in parsed.registrations] == [
+        "PMS-CYTARABINE",
+        "CYTARABINE INJECTION",
+        "CYTARABINE INJECTION",
+        "VYXEOS",
+    ]
+    assert parsed.market_information.endswith(
+        "| 2515490 | VYXEOS |\n\nDosage form, manufacturer and approved indication text were not provided for "
+        "these licenses."
+    )
+    assert [row.field_name for row in parsed.cytotoxicity][0] == "cytotoxicity_classification"
+    assert parsed.cytotoxicity[1].content.startswith("High. The retrieved high-dose cytarabine")
+    assert parsed.cytotoxicity_note.startswith("The classification, emetogenicity and monitoring items reflect")
+    # Only the three "To proceed" bullets are conditions; the other predicted indications are prose.
+    assert [c.title for c in parsed.conditions] == [
+        "Canadian package insert warnings and contraindications",
+        "Mechanism of action data (for example from DrugBank)",
+        "Direct, modern clinical evidence of cytarabine efficacy in SCLC, such as registered trials or prospective "
+        "studies",
+    ]
+    assert "Other predicted indications:\n\n- Primary pulmonary lymphoma" in parsed.conclusion_rationale
+    assert [(g.code, g.severity) for g in parsed.data_gaps] == [("DG002", "medium")]  # "mechanism-of-action"
+
+
+def test_published_south_african_lisinopril_report() -> None:
+    parsed = parse_report(FIXTURES / "ZA-lisinopril.md", file_name="ZA-lisinopril.md", market_code="za")
+    assert (parsed.market_name, parsed.market_code) == ("South Africa", "ZA")
+    assert (parsed.registration_term, parsed.registration_count) == ("SAHPRA registrations", 0)
+    assert parsed.market_status == Dossier.MarketStatus.NOT_MARKETED
+    assert parsed.trials == [] and parsed.no_trials_registered and parsed.trials_note == ""
+    assert parsed.publications == [] and parsed.publications_note == ""
+    assert (parsed.trials_reported_total, parsed.publications_reported_total) == (0, 0)
+    assert parsed.registrations == [] and parsed.cytotoxicity == []
+    assert parsed.safety_note.startswith("Please refer to the SAHPRA-approved Professional Information (PI)")
+    assert len(parsed.conditions) == 4 and parsed.conditions[-1].category == "regulatory"
+
+
+def test_a_market_table_that_is_no_licence_list_is_refused() -> None:
+    text = (FIXTURES / "CA-cytarabine.md").read_text(encoding="utf-8").replace("| DIN | Product Name |", "| A | B |")
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(text, file_name="c.md")
+    assert (caught.value.line, caught.value.field) == (97, "Canada Market Information")
+    assert 'expected a licence number and "Product Name"' in caught.value.message
+
+
+def test_a_truncated_licence_row_is_refused() -> None:
+    text = (FIXTURES / "CA-cytarabine.md").read_text(encoding="utf-8").replace("| 2515490 | VYXEOS |", "| 2515490 |")
+    with pytest.raises(ReportError) as caught:
+        parse_report_text(text, file_name="c.md")
+    assert str(caught.value) == (
+        'c.md, line 102, field "Canada Market Information": table row has 1 cells, expected 2 (truncated?)'
+    )
