@@ -283,6 +283,9 @@ class ParsedDossier:
     # Candidate
     disease: str = ""
     original_indication: str = ""
+    # Drug facts the report states: brand names marked ® or ™ beside the drug's name, and its class.
+    synonyms: list[str] = field(default_factory=list)
+    drug_class: str = ""
     txgnn_score: float | None = None
     evidence_level: str = EvidenceLevel.L5
     decision: str = ""
@@ -738,6 +741,16 @@ def _paragraphs(blocks: Iterable[_Block]) -> str:
     return text
 
 
+# "<Drug> [(…)] is a/an <class>", up to the first word that starts saying what it is for or where it is sold.
+_CLASS_SENTENCE = re.compile(
+    r"^[^()]+?(?:\s*\([^()]*\))?\s+is\s+an?\s+(?P<phrase>.+?)"
+    r"(?=\s+(?:approved|that|which|whose|marketed|used|registered|indicated|originally|classically|widely"
+    r"|licensed|currently|available|sold|known|for|with)\b|,\s+(?:widely|which|and|used|originally)\b|$)"
+)
+_ROUTE = re.compile(r"^(?:(?:oral|orally active|intravenous|injectable|topical|inhaled|subcutaneous)\s+)+", re.I)
+MAX_CLASS_WORDS = 8
+
+
 def _table_row(cells: list[str]) -> str:
     return "| " + " | ".join(_clean(cell).replace("|", "\\|") for cell in cells) + " |"
 
@@ -772,6 +785,7 @@ class _Reader:
         ):
             if key in sections:
                 reader(sections[key])
+        self.drug_facts()
         if "data_gaps" in sections:
             self.data_gap_table(sections["data_gaps"])
         self.data_gaps(
@@ -805,6 +819,21 @@ class _Reader:
                 )
             result.append(([_clean(cell) for cell in cells], row.line))
         return result
+
+    def drug_facts(self) -> None:
+        """Brand names as "<drug> (Revlimid®)", and the class from "<drug> is an <class> approved for …"."""
+        parsed = self.parsed
+        drug = re.escape(parsed.drug)
+        for text in (parsed.summary, parsed.rationale, parsed.market_information):
+            for marks in re.finditer(rf"\b{drug}\s*\(([^()]*[®™][^()]*)\)", text, re.I):
+                for brand in re.findall(r"([A-Z][\w\-]*(?:\s[A-Z0-9][\w\-]*)*)\s*[®™]", marks.group(1)):
+                    if not any(same_text(brand, known) for known in [parsed.drug, *parsed.synonyms]):
+                        parsed.synonyms.append(brand)
+        sentence = parsed.summary[: _sentence_end(parsed.summary, 0)]
+        if match := _CLASS_SENTENCE.match(sentence) if sentence.lower().startswith(parsed.drug.lower()) else None:
+            phrase = _ROUTE.sub("", match.group("phrase")).strip().rstrip(",;").strip()
+            if 0 < len(phrase.split()) <= MAX_CLASS_WORDS:
+                parsed.drug_class = _fit(phrase, "drug_class", self.file, None, "drug class")
 
     def overview(self, blocks: list[_Block]) -> None:
         self.no_stray_blocks(blocks, "Quick Overview", ("row",))

@@ -256,12 +256,21 @@ class _DossierWriter:
         return market
 
     def drug(self) -> Drug:
-        found = Drug.objects.filter(name__iexact=self.parsed.drug).first()
-        # One drug serves every market: a report fills its original indications but never overwrites them.
-        values = {}
+        parsed = self.parsed
+        found = Drug.objects.filter(name__iexact=parsed.drug).first()
+        # One drug serves every market: a report fills in what is blank and adds brand names, but never
+        # overwrites or removes what a curator, a source (RxNorm) or another market's report put there.
+        values: dict[str, Any] = {}
         if found is None or not found.original_indications:
-            values["original_indications"] = self.parsed.original_indication
-        return self.upsert(Drug, found, {"name": self.parsed.drug}, values)
+            values["original_indications"] = parsed.original_indication
+        if found is None or not found.drug_class:
+            values["drug_class"] = parsed.drug_class
+        known = list(found.synonyms) if found is not None else []
+        new = [name for name in parsed.synonyms if not any(same_text(name, str(k)) for k in known)]
+        if found is None or new:
+            values["synonyms"] = known + new
+        # The mechanism of action is not filled: the reports say their MoA data is missing (data gap DG002).
+        return self.upsert(Drug, found, {"name": parsed.drug}, values)
 
     def dossier(self, drug: Drug, market: Market) -> Dossier:
         parsed = self.parsed

@@ -486,3 +486,36 @@ def test_published_reports_keep_their_section_prose_through_export() -> None:
     candidate = Candidate.objects.get(dossier__drug__name="Cytarabine")
     assert candidate.trials_note.startswith("All three trials") and candidate.publications_note.startswith("No random")
     assert candidate.dossier.cytotoxicity_note.startswith("The classification")
+
+
+def test_the_report_fills_the_drug_facts_it_states() -> None:
+    drug = import_seed().dossier.drug
+    assert drug.synonyms == ["Revlimid"]
+    assert drug.drug_class == "immunomodulatory drug (IMiD)"
+    assert drug.mechanism_of_action == ""  # the seed says its MoA data is missing: nothing is made up
+    assert import_seed(SEED_MD).status == ImportRun.Status.UNCHANGED
+
+
+def test_curated_drug_facts_are_kept() -> None:
+    Drug.objects.create(
+        name="Lenalidomide",
+        synonyms=["CC-5013", "REVLIMID"],
+        drug_class="Thalidomide analogue",
+        mechanism_of_action="CRBN",
+    )
+    drug = import_seed().dossier.drug
+    assert (drug.synonyms, drug.drug_class, drug.mechanism_of_action) == (
+        ["CC-5013", "REVLIMID"],
+        "Thalidomide analogue",
+        "CRBN",
+    )
+    Drug.objects.update(synonyms=["CC-5013"])
+    import_seed()
+    assert Drug.objects.get().synonyms == ["CC-5013", "Revlimid"]  # added to, never replaced
+
+
+def test_a_report_stating_no_class_blanks_nothing() -> None:
+    Drug.objects.create(name="Lenalidomide", drug_class="IMiD")
+    text = SEED.read_text(encoding="utf-8").replace("is an oral immunomodulatory drug (IMiD) approved", "was approved")
+    dossier_import(path_or_file=io.BytesIO(text.encode()), file_name="x.txt", market_code="IN", by=None)
+    assert Drug.objects.get().drug_class == "IMiD"

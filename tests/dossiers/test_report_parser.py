@@ -584,3 +584,52 @@ def test_a_truncated_licence_row_is_refused() -> None:
     assert str(caught.value) == (
         'c.md, line 102, field "Canada Market Information": table row has 1 cells, expected 2 (truncated?)'
     )
+
+
+# Drug facts the report states
+
+
+def test_seed_drug_facts(seed: ParsedDossier) -> None:
+    assert seed.synonyms == ["Revlimid"]  # "Lenalidomide (Revlimid®)", in the summary and the market section
+    assert seed.drug_class == "immunomodulatory drug (IMiD)"  # "is an oral immunomodulatory drug (IMiD) approved…"
+
+
+@pytest.mark.parametrize(
+    ("first_sentence", "drug_class"),
+    [
+        (
+            "Atorvastatin is a statin (HMG-CoA reductase inhibitor) that is marketed in Canada.",
+            "statin (HMG-CoA reductase inhibitor)",
+        ),
+        ("Atorvastatin is an ACE inhibitor whose original approved indications are not on record.", "ACE inhibitor"),
+        ("Atorvastatin is a nucleoside-analog chemotherapy drug.", "nucleoside-analog chemotherapy drug"),
+        (
+            "Atorvastatin is a steroidal, irreversible aromatase inhibitor originally used for x.",
+            "steroidal, irreversible aromatase inhibitor",
+        ),
+        (
+            "Atorvastatin (Lipitor®) is a second-generation synthetic statin, widely established for y.",
+            "second-generation synthetic statin",
+        ),
+        # No "<drug> is a <class>" opening: nothing is guessed.
+        ("Atorvastatin is registered in South Africa as an ingredient of three products.", ""),
+        ("Atorvastatin is synthetic delta-9-tetrahydrocannabinol (THC), a cannabinoid.", ""),
+        ("The statin atorvastatin is a lipid-lowering drug.", ""),
+        ("Atorvastatin is a drug that many patients in many countries of the world take every single day.", "drug"),
+        ("Atorvastatin is a long phrase of many more than eight words here that is no class.", ""),
+    ],
+)
+def test_drug_class_only_from_a_plain_is_a_sentence(first_sentence: str, drug_class: str) -> None:
+    text = (FIXTURES / "CA-atorvastatin.md").read_text(encoding="utf-8")
+    old = "Atorvastatin is a statin (HMG-CoA reductase inhibitor) that is marketed in Canada for lowering cholesterol."
+    parsed = parse_report_text(text.replace(old, first_sentence), file_name="a.md")
+    assert parsed.drug_class == drug_class
+
+
+def test_brand_names_with_a_registered_mark_become_synonyms() -> None:
+    text = (FIXTURES / "CA-atorvastatin.md").read_text(encoding="utf-8")
+    text = text.replace("Atorvastatin is a statin", "Atorvastatin (trade names Lipitor®, Atorlip™) is a statin")
+    text = text.replace("Atorvastatin's mechanism", "Atorvastatin (Lipitor®)'s mechanism, unlike simvastatin (Zocor®),")
+    parsed = parse_report_text(text, file_name="a.md")
+    assert parsed.synonyms == ["Lipitor", "Atorlip"]  # Zocor® names another drug
+    assert parse_report(FIXTURES / "CA-cytarabine.md", file_name="c.md").synonyms == []
