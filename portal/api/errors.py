@@ -34,6 +34,14 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
+class InvalidCursor(exceptions.APIException):
+    """A `cursor` query value that is not one the API handed out (a 400, not DRF's 404)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Invalid cursor: follow the next and previous links exactly as the API gave them."
+    default_code = "invalid_cursor"
+
+
 class Conflict(exceptions.APIException):
     """The object is not in a state that allows this action (e.g. triaging a signed-off candidate)."""
 

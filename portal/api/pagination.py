@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.request import Request
+
+from portal.api.errors import InvalidCursor
 
 
 class PagePagination(PageNumberPagination):
@@ -25,3 +31,10 @@ class PredictionCursorPagination(CursorPagination):
     @property
     def max_page_size(self) -> int:  # type: ignore[override]
         return settings.API_MAX_PAGE_SIZE
+
+    def decode_cursor(self, request: Request) -> Any:
+        """A garbled cursor is the client's mistake (400 invalid_cursor), not a missing page."""
+        try:
+            return super().decode_cursor(request)
+        except NotFound as exc:
+            raise InvalidCursor() from exc

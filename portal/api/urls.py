@@ -1,11 +1,11 @@
 """`/api/v1/`: the schema, the docs (assets served locally by drf-spectacular-sidecar) and every resource."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from dossiers import api_refresh
 from dossiers.api import router as dossiers_router
 from dossiers.api_imports import ImportCreateApi, ImportDetailApi
+from portal.api.docs import RedocView, SchemaView, SwaggerView
 from portal.api.errors import not_found
 from reviews.api import DossierExportApi
 from reviews.api import router as reviews_router
@@ -13,9 +13,9 @@ from reviews.api import router as reviews_router
 app_name = "api"
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", SwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", RedocView.as_view(url_name="api:schema"), name="redoc"),
     path("", include(dossiers_router.urls)),
     path("", include(reviews_router.urls)),
     path("", include(api_refresh.urlpatterns)),

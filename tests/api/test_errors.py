@@ -146,3 +146,31 @@ def test_review_list_queries_do_not_grow_with_rounds(people: Personas, candidate
     path = f"/api/v1/candidates/{candidate.pk}/reviews/"
     assert len(client.get(path).json()) == 2
     assert _queries(client, path) <= 12
+
+
+# ---------------------------------------------------------------- schema, docs and cursor errors
+
+
+@pytest.mark.parametrize("accept", ["*/*", "application/vnd.oai.openapi", "application/vnd.oai.openapi+json"])
+def test_anonymous_schema_error_is_json_whatever_the_format(db: None, accept: str) -> None:
+    _check(APIClient().get("/api/v1/schema/", HTTP_ACCEPT=accept), 401, "not_authenticated")
+    _check(APIClient().get("/api/v1/schema/?format=yaml"), 401, "not_authenticated")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/redoc/"])
+def test_docs_pages_send_a_signed_out_browser_to_the_login_page(db: None, path: str) -> None:
+    response = APIClient().get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/redoc/"])
+def test_docs_pages_refuse_a_bad_token_in_the_error_shape(db: None, path: str) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer prt_not-a-token")
+    _check(client.get(path), 401, "authentication_failed")
+
+
+def test_invalid_prediction_cursor_is_a_400(people: Personas) -> None:
+    body = _check(token_client(people.viewer).get("/api/v1/predictions/?cursor=garbage"), 400, "invalid_cursor")
+    assert "next" in str(body["detail"])
