@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from dossiers.sources import transport
-from dossiers.sources.transport import Payload, need, opt
+from dossiers.sources.transport import Payload, need, objects, opt, texts
 
 SOURCE = "clinicaltrials"
 # The fields we read; the API answers 400 to an unknown field name, so keep these to documented pieces.
@@ -93,25 +93,35 @@ class TrialSearch:
 def parse_study(payload: Payload, study: Any) -> TrialRecord:
     """Build a TrialRecord from one v2 study object; raise MalformedResponse if the identity is missing."""
     p = need(payload, study, "protocolSection", dict)
-    interventions = opt(payload, p, "armsInterventionsModule.interventions", list, [])
+    interventions = objects(payload, p, "armsInterventionsModule.interventions")
     return TrialRecord(
         nct_id=need(payload, p, "identificationModule.nctId", str),
         brief_title=opt(payload, p, "identificationModule.briefTitle", str, ""),
         official_title=opt(payload, p, "identificationModule.officialTitle", str, ""),
         overall_status=need(payload, p, "statusModule.overallStatus", str),
         why_stopped=opt(payload, p, "statusModule.whyStopped", str, ""),
-        phases=tuple(opt(payload, p, "designModule.phases", list, [])),
+        phases=texts(payload, p, "designModule.phases"),
         study_type=opt(payload, p, "designModule.studyType", str, ""),
         allocation=opt(payload, p, "designModule.designInfo.allocation", str, ""),
-        enrollment=opt(payload, p, "designModule.enrollmentInfo.count", int),
+        enrollment=_count(payload, p, "designModule.enrollmentInfo.count"),
         start_date=opt(payload, p, "statusModule.startDateStruct.date", str, ""),
         completion_date=opt(payload, p, "statusModule.completionDateStruct.date", str, ""),
-        conditions=tuple(opt(payload, p, "conditionsModule.conditions", list, [])),
+        conditions=texts(payload, p, "conditionsModule.conditions"),
         interventions=tuple(need(payload, i, "name", str) for i in interventions),
         brief_summary=opt(payload, p, "descriptionModule.briefSummary", str, ""),
         has_results=opt(payload, study, "hasResults", bool),
         last_update_date=opt(payload, p, "statusModule.lastUpdatePostDateStruct.date", str, ""),
     )
+
+
+def _count(payload: Payload, obj: Any, path: str) -> int | None:
+    """A whole number the registry may write as 88 or 88.0; negative or fractional is malformed."""
+    value = opt(payload, obj, path, (int, float))
+    if value is None:
+        return None
+    if isinstance(value, bool) or value < 0 or value != int(value):
+        raise payload.malformed(f"{path!r} is {value!r}, expected a whole number")
+    return int(value)
 
 
 def _page(payload: Payload) -> TrialPage:

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from dossiers.sources import transport
 from dossiers.sources.errors import NotFound
-from dossiers.sources.transport import Payload, need, opt
+from dossiers.sources.transport import Payload, need, opt, texts
 
 SOURCE = "openfda"
 
@@ -42,8 +42,7 @@ class LabelSearch:
 
 
 def _section(payload: Payload, result: Any, field: str) -> str:
-    paragraphs = opt(payload, result, field, list, [])
-    return "\n\n".join(str(p).strip() for p in paragraphs if str(p).strip())
+    return "\n\n".join(texts(payload, result, field))
 
 
 def parse_label(payload: Payload, result: Any) -> DrugLabel:
@@ -51,8 +50,8 @@ def parse_label(payload: Payload, result: Any) -> DrugLabel:
     return DrugLabel(
         set_id=need(payload, result, "set_id", str),
         effective_time=opt(payload, result, "effective_time", str, ""),
-        brand_names=tuple(opt(payload, result, "openfda.brand_name", list, [])),
-        generic_names=tuple(opt(payload, result, "openfda.generic_name", list, [])),
+        brand_names=texts(payload, result, "openfda.brand_name"),
+        generic_names=texts(payload, result, "openfda.generic_name"),
         boxed_warning=_section(payload, result, "boxed_warning"),
         contraindications=_section(payload, result, "contraindications"),
         warnings_and_cautions=_section(payload, result, "warnings_and_cautions")

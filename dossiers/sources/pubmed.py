@@ -15,7 +15,7 @@ from django.conf import settings
 
 from dossiers.sources import transport
 from dossiers.sources.errors import SourceError
-from dossiers.sources.transport import Payload, need, opt
+from dossiers.sources.transport import Payload, need, opt, texts
 
 SOURCE = "pubmed"
 # NCBI asks for POST above ~200 ids; we stay under it by batching GETs.
@@ -126,9 +126,38 @@ def _year(text: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def _authors(payload: Payload, pmid: str, doc: Any) -> tuple[str, ...]:
+    """Person authors: objects with `name` (collective names left out), or bare name strings."""
+    names = []
+    for number, author in enumerate(opt(payload, doc, "authors", list, [])):
+        field = f"result.{pmid}.authors[{number}]"
+        if isinstance(author, str):
+            names.append(author.strip())
+        elif isinstance(author, dict):
+            if author.get("authtype", "Author") in ("Author", None, ""):
+                name = author.get("name")
+                if not isinstance(name, str):
+                    raise payload.malformed(f"{field}.name is {type(name).__name__}, expected a string")
+                names.append(name.strip())
+        else:
+            raise payload.malformed(f"{field} is {type(author).__name__}, expected a name or an object")
+    return tuple(n for n in names if n)
+
+
+def _summary_doi(payload: Payload, pmid: str, doc: Any) -> str:
+    for number, article_id in enumerate(opt(payload, doc, "articleids", list, [])):
+        if not isinstance(article_id, dict):
+            kind = type(article_id).__name__
+            raise payload.malformed(f"result.{pmid}.articleids[{number}] is {kind}, expected an object")
+        if article_id.get("idtype") == "doi":
+            value = article_id.get("value")
+            if not isinstance(value, str):
+                raise payload.malformed(f"result.{pmid}.articleids[{number}].value is not a string")
+            return value.strip()
+    return ""
+
+
 def _summary(payload: Payload, pmid: str, doc: Any) -> ArticleSummary:
-    authors = opt(payload, doc, "authors", list, [])
-    article_ids = opt(payload, doc, "articleids", list, [])
     pub_date = opt(payload, doc, "pubdate", str, "")
     return ArticleSummary(
         pmid=pmid,
@@ -136,9 +165,9 @@ def _summary(payload: Payload, pmid: str, doc: Any) -> ArticleSummary:
         journal=opt(payload, doc, "fulljournalname", str, "") or opt(payload, doc, "source", str, ""),
         pub_date=pub_date,
         year=_year(pub_date),
-        publication_types=tuple(opt(payload, doc, "pubtype", list, [])),
-        authors=tuple(need(payload, a, "name", str) for a in authors if a.get("authtype", "Author") == "Author"),
-        doi=next((need(payload, a, "value", str) for a in article_ids if a.get("idtype") == "doi"), ""),
+        publication_types=texts(payload, doc, "pubtype"),
+        authors=_authors(payload, pmid, doc),
+        doi=_summary_doi(payload, pmid, doc),
     )
 
 

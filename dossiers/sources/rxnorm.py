@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from dossiers.sources import transport
-from dossiers.sources.transport import need, opt
+from dossiers.sources.transport import need, objects, opt, texts
 
 SOURCE = "rxnav"
 
@@ -29,7 +29,7 @@ def rxcui_by_name(*, name: str) -> tuple[str, ...]:
         SOURCE, f"{settings.RXNAV_BASE_URL}/REST/rxcui.json", params={"name": name.strip(), "search": 2}
     )
     group = need(payload, payload.body, "idGroup", dict)
-    return tuple(opt(payload, group, "rxnormId", list, []))
+    return texts(payload, group, "rxnormId")
 
 
 def approximate_term(*, term: str, max_entries: int = 5) -> list[ApproximateMatch]:
@@ -41,12 +41,12 @@ def approximate_term(*, term: str, max_entries: int = 5) -> list[ApproximateMatc
     )
     group = need(payload, payload.body, "approximateGroup", dict)
     matches = []
-    for candidate in opt(payload, group, "candidate", list, []):
-        score, rank = need(payload, candidate, "score", str), need(payload, candidate, "rank", str)
+    for candidate in objects(payload, group, "candidate"):
+        score, rank = need(payload, candidate, "score", (str, int, float)), need(payload, candidate, "rank", (str, int))
         try:
             matches.append(
                 ApproximateMatch(
-                    rxcui=need(payload, candidate, "rxcui", str),
+                    rxcui=str(need(payload, candidate, "rxcui", (str, int))),
                     score=float(score),
                     rank=int(rank),
                     name=opt(payload, candidate, "name", str, ""),

@@ -244,6 +244,29 @@ def opt(payload: Payload, obj: Any, path: str, kind: type | tuple[type, ...], de
     return value
 
 
+def texts(payload: Payload, obj: Any, path: str) -> tuple[str, ...]:
+    """The strings of the list at `path`: missing or null gives (), a lone string counts as a list of one
+    (sources are not consistent about it), numbers are written out; any other item is malformed, named."""
+    value = opt(payload, obj, path, (list, str, int, float), [])
+    items = [value] if isinstance(value, (str, int, float)) else value
+    out = []
+    for number, item in enumerate(items):
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise payload.malformed(f"{path}[{number}] is {type(item).__name__}, expected a string")
+        if str(item).strip():
+            out.append(str(item).strip())
+    return tuple(out)
+
+
+def objects(payload: Payload, obj: Any, path: str) -> list[dict[str, Any]]:
+    """The objects of the list at `path` (missing or null gives []); an item that is not an object is malformed."""
+    items = opt(payload, obj, path, list, [])
+    for number, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise payload.malformed(f"{path}[{number}] is {type(item).__name__}, expected an object")
+    return items
+
+
 def _names(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(k.__name__ for k in kinds)

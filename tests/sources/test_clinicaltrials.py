@@ -135,6 +135,20 @@ def test_malformed_json(fakeapi: FakeApi) -> None:
         clinicaltrials.search_studies(condition="x")
 
 
+def _one_study(**modules: dict) -> dict:
+    protocol = {"identificationModule": {"nctId": "NCT01358734"}, "statusModule": {"overallStatus": "COMPLETED"}}
+    return {"studies": [{"protocolSection": {**protocol, **modules}}]}
+
+
+def test_tolerated_variations_a_lone_phase_string_and_a_float_count(fakeapi: FakeApi) -> None:
+    design = {"phases": "PHASE3", "enrollmentInfo": {"count": 88.0}, "designInfo": {"allocation": "RANDOMIZED"}}
+    fakeapi.route(CTGOV, json_reply(_one_study(designModule=design)))
+
+    (trial,) = clinicaltrials.search_studies(condition="x").trials
+
+    assert (trial.phases, trial.enrollment, trial.allocation) == (("PHASE3",), 88, "RANDOMIZED")
+
+
 @pytest.mark.parametrize(
     ("body", "missing"),
     [
@@ -154,8 +168,11 @@ def test_malformed_json(fakeapi: FakeApi) -> None:
                     }
                 ]
             },
-            "'designModule.enrollmentInfo.count' is str, expected int",
+            "'designModule.enrollmentInfo.count' is str, expected int or float",
         ),
+        (_one_study(conditionsModule={"conditions": [{"name": "AML"}]}), "conditionsModule.conditions[0] is dict"),
+        (_one_study(armsInterventionsModule={"interventions": ["Lenalidomide"]}), "interventions[0] is str"),
+        (_one_study(designModule={"enrollmentInfo": {"count": 8.5}}), "is 8.5, expected a whole number"),
     ],
 )
 def test_partial_response_names_what_is_missing(fakeapi: FakeApi, body: dict, missing: str) -> None:

@@ -98,13 +98,26 @@ def test_api_key_is_sent_when_configured(fakeapi: FakeApi, settings) -> None:
     assert "fda-key" not in search.url
 
 
+def test_a_section_given_as_one_string_instead_of_a_list_is_read(fakeapi: FakeApi) -> None:
+    result = {"set_id": "x", "boxed_warning": "WARNING: one paragraph", "openfda": {"generic_name": "lenalidomide"}}
+    fakeapi.route(OPENFDA_LABEL, json_reply({"meta": {"results": {"total": 1}}, "results": [result]}))
+
+    (label,) = openfda.search_labels(name="lenalidomide").labels
+
+    assert (label.boxed_warning, label.generic_names) == ("WARNING: one paragraph", ("lenalidomide",))
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         ({"meta": {"results": {"total": 1}}}, "missing 'results'"),
         ({"meta": {}, "results": []}, "missing 'meta.results.total'"),
         ({"meta": {"results": {"total": 1}}, "results": [{"openfda": {}}]}, "missing 'set_id'"),
-        ({"meta": {"results": {"total": 1}}, "results": [{"set_id": "x", "boxed_warning": "text"}]}, "boxed_warning"),
+        ({"meta": {"results": {"total": 1}}, "results": [{"set_id": "x", "boxed_warning": {"a": 1}}]}, "boxed_warning"),
+        (
+            {"meta": {"results": {"total": 1}}, "results": [{"set_id": "x", "boxed_warning": [["nested"]]}]},
+            "boxed_warning[0] is list, expected a string",
+        ),
     ],
 )
 def test_partial_label_response_is_malformed(fakeapi: FakeApi, body: dict, message: str) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from dossiers.sources import pubmed
 from dossiers.sources.errors import MalformedResponse, SourceError
-from tests.fakeapi import EUTILS, FakeApi, file_reply, handmade, raw_reply, recorded
+from tests.fakeapi import EUTILS, FakeApi, file_reply, handmade, json_reply, raw_reply, recorded
 
 ESEARCH = f"{EUTILS}/esearch.fcgi"
 ESUMMARY = f"{EUTILS}/esummary.fcgi"
@@ -121,6 +121,37 @@ def test_esummary_parses_title_journal_date_types_authors_and_doi(fakeapi: FakeA
     (request,) = fakeapi.seen(ESUMMARY)
     assert request.params["id"] == "22663011,99999999"
     assert request.params["retmode"] == "json"
+
+
+def _summary_doc(**fields: object) -> dict:
+    return {"result": {"uids": ["1"], "1": {"uid": "1", "title": "T", "pubdate": "2020", **fields}}}
+
+
+def test_esummary_reads_authors_given_as_bare_names(fakeapi: FakeApi) -> None:
+    fakeapi.route(ESUMMARY, json_reply(_summary_doc(authors=["Smith J", "Doe A"], pubtype="Review")))
+
+    (summary,) = pubmed.esummary(ids=["1"])
+
+    assert (summary.authors, summary.publication_types) == (("Smith J", "Doe A"), ("Review",))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"authors": [42]}, "result.1.authors[0] is int, expected a name or an object"),
+        ({"authors": [{"authtype": "Author"}]}, "result.1.authors[0].name is NoneType"),
+        ({"articleids": ["doi:10.1/x"]}, "result.1.articleids[0] is str, expected an object"),
+        ({"pubtype": [{"name": "Review"}]}, "pubtype[0] is dict, expected a string"),
+        ({"authors": "Smith J"}, "'authors' is str, expected list"),
+    ],
+)
+def test_esummary_odd_shapes_are_malformed_naming_the_field(fakeapi: FakeApi, fields: dict, message: str) -> None:
+    fakeapi.route(ESUMMARY, json_reply(_summary_doc(**fields)))
+
+    with pytest.raises(MalformedResponse) as caught:
+        pubmed.esummary(ids=["1"])
+
+    assert message in caught.value.message
 
 
 def test_esummary_partial_response_is_malformed(fakeapi: FakeApi) -> None:

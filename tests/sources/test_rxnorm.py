@@ -60,11 +60,22 @@ def test_normalize_falls_back_to_the_approximate_match(fakeapi: FakeApi) -> None
     assert rxnorm.normalize(name="lenalidomid") == "342369"
 
 
+def test_a_lone_rxcui_and_numeric_scores_are_read(fakeapi: FakeApi) -> None:
+    fakeapi.route(RXCUI, json_reply({"idGroup": {"name": "lenalidomide", "rxnormId": "342369"}}))
+    candidate = {"rxcui": 342369, "rank": 1, "score": 9.3, "name": "lenalidomide", "source": "RXNORM"}
+    fakeapi.route(APPROXIMATE, json_reply({"approximateGroup": {"candidate": [candidate]}}))
+
+    assert rxnorm.rxcui_by_name(name="lenalidomide") == ("342369",)
+    assert rxnorm.approximate_term(term="lenalidomid")[0].rxcui == "342369"
+
+
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
         (RXCUI, {"rxnormId": ["1"]}, "missing 'idGroup'"),
-        (RXCUI, {"idGroup": {"rxnormId": "197381"}}, "'rxnormId' is str, expected list"),
+        (RXCUI, {"idGroup": {"rxnormId": {"id": "197381"}}}, "'rxnormId' is dict, expected list or str"),
+        (RXCUI, {"idGroup": {"rxnormId": [{"id": "197381"}]}}, "rxnormId[0] is dict, expected a string"),
+        (APPROXIMATE, {"approximateGroup": {"candidate": ["342369"]}}, "candidate[0] is str, expected an object"),
         (APPROXIMATE, {"candidate": []}, "missing 'approximateGroup'"),
         (APPROXIMATE, {"approximateGroup": {"candidate": [{"rxcui": "1", "rank": "1"}]}}, "missing 'score'"),
         (APPROXIMATE, {"approximateGroup": {"candidate": [{"rxcui": "1", "rank": "x", "score": "1"}]}}, "not a number"),
