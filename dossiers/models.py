@@ -97,6 +97,9 @@ class Drug(models.Model):
     synonyms = models.JSONField(default=list, blank=True, help_text="Brand names and other names.")
     drugbank_id = models.CharField(max_length=20, null=True, blank=True, unique=True)
     rxcui = models.CharField(max_length=20, blank=True)
+    rxnorm_name = models.CharField(
+        max_length=200, blank=True, help_text="RxNorm's name for the RxCUI (evidence searches use it); set by refresh."
+    )
     drug_class = models.CharField(max_length=300, blank=True)
     mechanism_of_action = models.TextField(blank=True)
     original_indications = models.TextField(blank=True)
@@ -216,6 +219,7 @@ class SafetyStatement(Provenance):
         BOXED_WARNING = "boxed_warning", "Boxed warning"
         CONTRAINDICATION = "contraindication", "Contraindication"
         WARNING = "warning", "Warning or precaution"
+        INTERACTION = "interaction", "Drug interactions (label)"
 
     dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="safety_statements")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -415,6 +419,9 @@ class ClinicalTrial(Provenance):
     nct_id = models.CharField(max_length=11, unique=True)
     title = models.TextField(blank=True)
     phase = models.CharField(max_length=30, blank=True, help_text='As reported, e.g. "Phase 2/3".')
+    allocation = models.CharField(
+        max_length=20, blank=True, help_text="The registry's design allocation: RANDOMIZED, NON_RANDOMIZED or NA."
+    )
     status = models.CharField(max_length=40, blank=True, help_text='e.g. "Completed", "Active, Not Recruiting".')
     why_stopped = models.TextField(blank=True)
     enrollment = models.PositiveIntegerField(null=True, blank=True)
@@ -574,6 +581,7 @@ class RefreshRun(models.Model):
         EMPTY = "empty", "Empty (no hits)"
         ERROR = "error", "Error"
         NOT_QUERIED = "not_queried", "Not queried"
+        PARTIAL = "partial", "Partial (not every record read)"
 
     request_id = models.UUIDField(db_index=True, help_text="Shared by the runs of one refresh request.")
     candidate = models.ForeignKey(
@@ -585,6 +593,9 @@ class RefreshRun(models.Model):
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     total_hits = models.PositiveIntegerField(null=True, blank=True, help_text="Total the source reported.")
+    read_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Records read; below total_hits when the run is partial."
+    )
     new_count = models.PositiveIntegerField(default=0)
     changed_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
@@ -593,6 +604,9 @@ class RefreshRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task was sent; empty while it waits for the dispatcher."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -616,7 +630,15 @@ class RefreshRun(models.Model):
                 name="refreshrun_drug_once_per_request",
             ),
         ]
-        indexes = [models.Index(fields=["candidate", "-created_at"], name="refreshrun_candidate_recent")]
+        indexes = [
+            models.Index(fields=["candidate", "-created_at"], name="refreshrun_candidate_recent"),
+            # the dispatcher and the stuck-run sweep read only unfinished runs
+            models.Index(
+                fields=["created_at"],
+                name="refreshrun_unfinished",
+                condition=models.Q(status__in=["pending", "running"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.status} ({self.request_id})"
