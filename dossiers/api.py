@@ -16,6 +16,7 @@ from rest_framework import filters, viewsets
 from rest_framework.routers import SimpleRouter
 
 from dossiers import serializers as out
+from dossiers.forms import SORT_CHOICES
 from dossiers.models import (
     Candidate,
     CandidatePublication,
@@ -29,8 +30,9 @@ from dossiers.models import (
     Prediction,
     Publication,
 )
-from dossiers.selectors import markets_visible_to
+from dossiers.selectors import BY_SCORE, CANDIDATE_SORTS, candidate_list_for, markets_visible_to
 from portal.api.etags import ETagMixin
+from portal.api.filters import NullsLastOrderingFilter
 from portal.api.pagination import PredictionCursorPagination
 
 # ---------------------------------------------------------------- examples
@@ -137,19 +139,56 @@ def _examples(name: str, value: dict[str, Any]) -> dict[str, Any]:
 
 
 class CandidateFilter(django_filters.FilterSet):
+    """The candidate list page's filters under the page's names (q, drug, level, sort), and the API's own.
+
+    The page's filters run through the page's selector (`candidate_list_for`), so a query string copied
+    from the page lists the same candidates here. `min_score` is the model's 0–1 score (the page: percent).
+    """
+
     market = django_filters.CharFilter(field_name="dossier__market__code", lookup_expr="iexact", label="Market code")
-    drug = django_filters.NumberFilter(field_name="dossier__drug_id", label="Drug id")
+    drug = django_filters.CharFilter(
+        method="filter_drug", max_length=200, label="Drug id, or part of the drug's name (as on the page)"
+    )
     disease = django_filters.CharFilter(lookup_expr="icontains", label="Disease contains")
+    q = django_filters.CharFilter(
+        method="filter_as_page", max_length=200, label="Drug name or disease contains (the page's search box)"
+    )
     status = django_filters.MultipleChoiceFilter(choices=Candidate.Status.choices, label="Status (repeatable)")
-    evidence_level = django_filters.MultipleChoiceFilter(choices=EvidenceLevel.choices, label="Evidence level")
+    evidence_level = django_filters.MultipleChoiceFilter(
+        choices=EvidenceLevel.choices, label="Evidence level (repeatable)"
+    )
+    level = django_filters.ChoiceFilter(
+        choices=EvidenceLevel.choices, method="filter_as_page", label="Evidence level (the page's name for it)"
+    )
     decision = django_filters.ChoiceFilter(
         field_name="recommended_decision", choices=Decision.choices, label="Recommended decision"
     )
-    min_score = django_filters.NumberFilter(field_name="txgnn_score", lookup_expr="gte", label="Minimum TxGNN score")
+    min_score = django_filters.NumberFilter(
+        field_name="txgnn_score", lookup_expr="gte", label="Minimum TxGNN score, 0–1 (the page asks for percent)"
+    )
+    sort = django_filters.ChoiceFilter(
+        choices=SORT_CHOICES,
+        method="sort_as_page",
+        label="Sort as the page does: score (highest first, unscored last; the default), level (best first), "
+        "updated (latest change first). `ordering` wins when both are given.",
+    )
 
     class Meta:
         model = Candidate
         fields: list[str] = []
+
+    def filter_as_page(self, queryset: QuerySet[Candidate], name: str, value: str) -> QuerySet[Candidate]:
+        """Keep the candidates the page's selector lists for this one filter."""
+        page = candidate_list_for(self.request.user, {name: value})  # type: ignore[union-attr]
+        return queryset.filter(pk__in=page.values("pk"))
+
+    def filter_drug(self, queryset: QuerySet[Candidate], name: str, value: str) -> QuerySet[Candidate]:
+        if value.isdigit():  # the API's drug id, as before the page's name was accepted
+            return queryset.filter(dossier__drug_id=int(value))
+        return self.filter_as_page(queryset, name, value)
+
+    def sort_as_page(self, queryset: QuerySet[Candidate], name: str, value: str) -> QuerySet[Candidate]:
+        return queryset.order_by(*CANDIDATE_SORTS[value])
 
 
 class DossierFilter(django_filters.FilterSet):
@@ -227,7 +266,7 @@ class DrugViewSet(VisibleMixin, viewsets.ReadOnlyModelViewSet):
     """Drugs with a dossier or a prediction in a market the user sees."""
 
     serializer_class = out.DrugSerializer
-    filter_backends = [filters.SearchFilter, filters.OrderingFilter]
+    filter_backends = [filters.SearchFilter, NullsLastOrderingFilter]
     search_fields = ["name", "drugbank_id"]
     ordering_fields = ["name"]
 
@@ -248,7 +287,7 @@ class DossierViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
     """One drug in one market. The detail carries an ETag (its version) for later updates."""
 
     filterset_class = DossierFilter
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, NullsLastOrderingFilter]
     search_fields = ["drug__name", "title"]
     ordering_fields = ["updated_at", "drug__name"]
 
@@ -268,7 +307,7 @@ class CandidateViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
     """Predicted indications under review. Filters, search and ordering as on the candidate list page."""
 
     filterset_class = CandidateFilter
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, NullsLastOrderingFilter]
     search_fields = ["disease", "title", "dossier__drug__name"]
     ordering_fields = ["txgnn_score", "txgnn_rank", "updated_at", "disease", "evidence_level", "status"]
 
@@ -282,7 +321,7 @@ class CandidateViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
                 _links("trial_links", CandidateTrial, "trial"),
                 _links("publication_links", CandidatePublication, "publication"),
             )
-        return queryset.order_by("-txgnn_score", "id")
+        return queryset.order_by(BY_SCORE, "id")  # unscored last, as on the page
 
     def get_serializer_class(self) -> type[out.CandidateSerializer]:
         return out.CandidateDetailSerializer if self.action == "retrieve" else out.CandidateSerializer
