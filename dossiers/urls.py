@@ -8,8 +8,6 @@ urlpatterns = [
     path("", views.candidate_list, name="candidate_list"),
     path("candidates/<int:pk>/", views.candidate_detail, name="candidate_detail"),
     path("dossiers/<int:pk>/", views.dossier_detail, name="dossier_detail"),
-    # Served by reviews.exports.dossier_export (listed first in portal/urls.py); kept here for its name.
-    path("dossiers/<int:pk>/export.<str:fmt>", views.dossier_export, name="dossier_export"),
     path("drugs/<int:pk>/", views.drug_detail, name="drug_detail"),
     path("candidates/<int:pk>/refresh/", refresh_views.candidate_refresh, name="candidate_refresh"),
     path("candidates/<int:pk>/evidence-seen/", refresh_views.candidate_evidence_seen, name="candidate_evidence_seen"),

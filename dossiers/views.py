@@ -1,27 +1,22 @@
 """HTML pages for dossiers: lookup through a selector, render; writes go through services."""
 
 import logging
-from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 
 from dossiers.forms import CandidateFilterForm, ImportUploadForm
-from dossiers.models import Candidate, Dossier
-from dossiers.permissions import can_import, can_view_market
-from dossiers.report import CONTENT_TYPES, DEFAULT_DISCLAIMER, FORMATS, ExportFormat, export_file_name, render_export
+from dossiers.permissions import can_import
+from dossiers.report import DEFAULT_DISCLAIMER
 from dossiers.report_parser import ReportError
 from dossiers.selectors import (
     DossierExportData,
     candidate_get_for,
     candidate_list_for,
-    dossier_export_data,
     dossier_get_for,
     dossier_page,
     drug_get_for,
@@ -78,27 +73,6 @@ def _render_dossier(request: HttpRequest, page: DossierExportData) -> HttpRespon
 def drug_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A drug's predicted indications across the user's markets, and its best raw predictions per market."""
     return render(request, "dossiers/drug_detail.html", {"page": drug_get_for(request.user, pk)})
-
-
-@login_required
-@require_GET
-def dossier_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
-    """Download the dossier report; `?candidate=<id>` picks the indication, else the highest-scored one."""
-    if fmt not in FORMATS:
-        raise Http404("Unknown export format.")
-    dossier = get_object_or_404(Dossier.objects.select_related("market"), pk=pk)
-    if not can_view_market(request.user, dossier.market):
-        raise Http404("No such dossier.")
-    candidate_id = request.GET.get("candidate", "")
-    candidate = None
-    if candidate_id:
-        if not candidate_id.isdigit():
-            raise Http404("No such candidate.")
-        candidate = get_object_or_404(Candidate, pk=int(candidate_id), dossier=dossier)
-    data = dossier_export_data(dossier=dossier, candidate=candidate)
-    response = HttpResponse(render_export(data, fmt=cast(ExportFormat, fmt)), content_type=CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = content_disposition_header(True, export_file_name(data, fmt)) or "attachment"
-    return response
 
 
 @login_required

@@ -31,9 +31,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("notifications/settings/", notification_settings, name="notification_settings"),
     path("api/v1/", include("portal.api.urls")),
-    # Before dossiers.urls: the download carries the review trail, which only `reviews` can build; the URL
-    # and its name `dossiers:dossier_export` stay those of dossiers.urls, so templates need no change.
-    path("dossiers/<int:pk>/export.<str:fmt>", dossier_export),
+    # Mounted here, not in dossiers.urls: the download carries the review trail, which only `reviews` builds.
+    path("dossiers/<int:pk>/export.<str:fmt>", dossier_export, name="dossier_export"),
     # Before dossiers.urls: the candidate page of reviews is the dossier report plus the workflow panel.
     path("", include("reviews.urls")),
     path("", include("dossiers.urls")),

@@ -411,7 +411,7 @@ def _client_for(user: object | None) -> Client:
 
 
 def test_anonymous_is_sent_to_login(exported: Dossier) -> None:
-    url = reverse("dossiers:dossier_export", args=[exported.pk, "md"])
+    url = reverse("dossier_export", args=[exported.pk, "md"])
     response = Client().get(url)
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
@@ -419,7 +419,7 @@ def test_anonymous_is_sent_to_login(exported: Dossier) -> None:
 
 def test_user_of_another_market_gets_404(exported: Dossier) -> None:
     outsider = make_user("outsider", Role.CURATOR, markets=[make_market("CA", "Canada")])
-    response = _client_for(outsider).get(reverse("dossiers:dossier_export", args=[exported.pk, "md"]))
+    response = _client_for(outsider).get(reverse("dossier_export", args=[exported.pk, "md"]))
     assert response.status_code == 404
 
 
@@ -433,7 +433,7 @@ def test_user_of_another_market_gets_404(exported: Dossier) -> None:
 )
 def test_member_downloads_each_format(exported: Dossier, fmt: str, content_type: str, marker: str) -> None:
     member = make_user("member", Role.VIEWER, markets=[exported.market])
-    response = _client_for(member).get(reverse("dossiers:dossier_export", args=[exported.pk, fmt]))
+    response = _client_for(member).get(reverse("dossier_export", args=[exported.pk, fmt]))
     assert response.status_code == 200
     assert response["Content-Type"] == content_type
     assert response["Content-Disposition"] == f'attachment; filename="lenalidomide-IN-myeloid-leukemia.{fmt}"'
@@ -442,14 +442,14 @@ def test_member_downloads_each_format(exported: Dossier, fmt: str, content_type:
 
 def test_admin_sees_every_market(exported: Dossier) -> None:
     admin = make_user("boss", Role.ADMIN)
-    response = _client_for(admin).get(reverse("dossiers:dossier_export", args=[exported.pk, "json"]))
+    response = _client_for(admin).get(reverse("dossier_export", args=[exported.pk, "json"]))
     assert response.status_code == 200
 
 
 def test_member_picks_a_candidate_but_not_one_of_another_dossier(exported: Dossier) -> None:
     member = make_user("member", Role.VIEWER, markets=[exported.market])
     other = make_candidate(exported, "Anaemia", txgnn_score=0.1)
-    url = reverse("dossiers:dossier_export", args=[exported.pk, "md"])
+    url = reverse("dossier_export", args=[exported.pk, "md"])
     client = _client_for(member)
     response = client.get(url, {"candidate": other.pk})
     assert response.status_code == 200
@@ -462,4 +462,4 @@ def test_member_picks_a_candidate_but_not_one_of_another_dossier(exported: Dossi
 def test_unknown_format_and_post_are_refused(exported: Dossier) -> None:
     client = _client_for(make_user("member", Role.VIEWER, markets=[exported.market]))
     assert client.get(f"/dossiers/{exported.pk}/export.pdf").status_code == 404
-    assert client.post(reverse("dossiers:dossier_export", args=[exported.pk, "md"])).status_code == 405
+    assert client.post(reverse("dossier_export", args=[exported.pk, "md"])).status_code == 405
