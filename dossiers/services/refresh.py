@@ -26,6 +26,7 @@ the PostgreSQL audit triggers record them without this app importing `reviews`.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -33,10 +34,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from dossiers.evidence_level import evidence_level_compute, trial_phase_numbers
@@ -64,6 +66,7 @@ from dossiers.sources.openfda import DrugLabel
 from dossiers.sources.pubmed import ArticleSummary
 from webhooks.services import webhook_event_publish
 
+log = logging.getLogger(__name__)
 Source = RefreshRun.Source
 RunStatus = RefreshRun.Status
 Kind = EvidenceChange.Kind
@@ -105,6 +108,12 @@ STATEMENT_KINDS = (
     (SafetyStatement.Kind.WARNING, "warnings_and_cautions"),
 )
 MAX_WEBHOOK_CHANGES = 100
+# Failures after which nothing can be written: the task's autoretry runs the run again.
+DB_LOST = (OperationalError, InterfaceError)
+# Raised again once the run is recorded: the task must stop (time limit) or retry (database).
+RERAISED = (SoftTimeLimitExceeded, *DB_LOST)
+# Failures that happen before a request leaves: "not queried" when no request of the run was sent.
+NOT_SENT = (RateLimitTimeout,)
 NIGHTLY_NAMESPACE = uuid.UUID("7f6d3c52-52a4-4c5e-9a39-2f0b7cbb9e11")
 
 
@@ -249,15 +258,20 @@ LEVEL_KINDS = frozenset({Kind.PHASE_CHANGED, Kind.TRIAL_STATUS_CHANGED, Kind.TRI
 
 
 def _execute(run: RefreshRun, job: Job) -> RefreshRun:
-    """Fetch (no transaction open), then apply once under the run's lock; record any failure on the run."""
-    try:
-        fetched = job.fetch()
-    except RateLimitTimeout as exc:  # the request was never sent
-        _finish(run, RunStatus.NOT_QUERIED, error=str(exc))
-        return run
-    except (SourceError, ValueError, KeyError, TypeError) as exc:
-        _finish(run, RunStatus.ERROR, error=str(exc) or type(exc).__name__)
-        return run
+    """Fetch (no transaction open), then apply once under the run's lock; record any failure on the run.
+
+    Whatever goes wrong ends the run "error" with the message (or "not queried" when no request of it was
+    sent), so that no run is left "running". A lost database connection and the task's soft time limit
+    are raised again after that (see `_finish_failed`): the task retries or stops.
+    """
+    with transport.recording_sends() as sent:
+        try:
+            fetched = job.fetch()
+        except Exception as exc:  # not BaseException: a worker shutting down leaves the run to its redelivery
+            _finish_failed(run, exc, sent)
+            if isinstance(exc, RERAISED):
+                raise
+            return run
     try:
         with transaction.atomic():
             locked = RefreshRun.objects.select_for_update(of=("self",)).select_related("candidate").get(pk=run.pk)
@@ -277,9 +291,34 @@ def _execute(run: RefreshRun, job: Job) -> RefreshRun:
             if any(c.significant for c in outcome.changes):
                 transaction.on_commit(lambda: _alert(locked.pk))
             return locked
-    except (SourceError, ValueError) as exc:  # a record that failed to parse while applying: nothing written
-        _finish(run, RunStatus.ERROR, error=str(exc), fetched=fetched)
+    except Exception as exc:  # a record that failed to parse or to store: its transaction wrote nothing
+        _finish_failed(run, exc, sent, fetched=fetched)
+        if isinstance(exc, RERAISED):
+            raise
         return run
+
+
+def _finish_failed(run: RefreshRun, exc: Exception, sent: list[str], *, fetched: Fetched | None = None) -> None:
+    """Record why the run failed: "not queried" when none of its requests was sent, else "error"."""
+    if isinstance(exc, DB_LOST):
+        return  # nothing can be written; the task retries and the run, still "running", is claimed again
+    if isinstance(exc, SourceError | ValueError | KeyError | TypeError):
+        message = str(exc) or type(exc).__name__
+    elif isinstance(exc, SoftTimeLimitExceeded):
+        message = f"stopped by the task's time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)"
+    else:
+        log.exception("refresh run %s (%s) failed", run.pk, run.source)
+        message = f"unexpected {type(exc).__name__}: {exc}"
+    status = RunStatus.ERROR
+    if not sent and fetched is None and isinstance(exc, NOT_SENT):
+        status = RunStatus.NOT_QUERIED
+    elif sent and fetched is None and isinstance(exc, (*NOT_SENT, SoftTimeLimitExceeded)):
+        shown = ", ".join(sent[:3]) + (f" and {len(sent) - 3} more" if len(sent) > 3 else "")
+        message += f" — after {len(sent)} request{'s' if len(sent) > 1 else ''} had been sent ({shown})"
+    try:
+        _finish(run, status, error=message, fetched=fetched)
+    except DB_LOST:
+        log.warning("refresh run %s: could not record its failure (%s)", run.pk, message)
 
 
 def _publish_new_evidence(run: RefreshRun, outcome: Outcome) -> None:
@@ -352,11 +391,7 @@ def candidate_refresh(*, candidate_id: int, request_id: uuid.UUID) -> list[Refre
     """Run the candidate's trial and literature queries of one request; finished runs are left alone."""
     candidate = Candidate.objects.select_related("dossier__drug").get(pk=candidate_id)
     drug, disease = candidate.dossier.drug.name, candidate.disease
-    runs: list[RefreshRun] = []
-    for job in (_trials_job(drug, disease), _papers_job(drug, disease)):
-        run = _claim(request_id, job, candidate=candidate, drug=None)
-        if run is not None:
-            runs.append(_execute(run, job))
+    runs = _run_jobs(request_id, [_trials_job(drug, disease), _papers_job(drug, disease)], candidate=candidate)
     if runs and all(r.status in (RunStatus.SUCCESS, RunStatus.EMPTY) for r in runs):
         Candidate.objects.filter(pk=candidate.pk).update(evidence_refreshed_at=timezone.now())
     return runs
@@ -365,11 +400,30 @@ def candidate_refresh(*, candidate_id: int, request_id: uuid.UUID) -> list[Refre
 def drug_refresh(*, drug_id: int, request_id: uuid.UUID) -> list[RefreshRun]:
     """Run the drug's RxNorm normalisation and label query of one request."""
     drug = Drug.objects.get(pk=drug_id)
+    return _run_jobs(request_id, [_rxcui_job(drug.name), _label_job(drug.name)], drug=drug)
+
+
+def _run_jobs(
+    request_id: uuid.UUID, jobs: list[Job], *, candidate: Candidate | None = None, drug: Drug | None = None
+) -> list[RefreshRun]:
+    """Claim and execute each job's run in turn; at the time limit the runs not reached say why."""
     runs: list[RefreshRun] = []
-    for job in (_rxcui_job(drug.name), _label_job(drug.name)):
-        run = _claim(request_id, job, candidate=None, drug=drug)
-        if run is not None:
+    for number, job in enumerate(jobs):
+        run = _claim(request_id, job, candidate=candidate, drug=drug)
+        if run is None:
+            continue
+        try:
             runs.append(_execute(run, job))
+        except SoftTimeLimitExceeded:
+            later = [j.source for j in jobs[number + 1 :]]
+            RefreshRun.objects.filter(
+                request_id=request_id, candidate=candidate, drug=drug, source__in=later, status=RunStatus.PENDING
+            ).update(
+                status=RunStatus.NOT_QUERIED,
+                error="not sent: the task reached its time limit before this query",
+                finished_at=timezone.now(),
+            )
+            raise
     return runs
 
 

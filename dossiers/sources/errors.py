@@ -38,7 +38,11 @@ class SourceUnavailable(SourceError):
 
 
 class RateLimitTimeout(SourceUnavailable):
-    """The shared rate limit would have made this request wait longer than allowed."""
+    """The shared rate limit did not let this request go: the wait would be longer than allowed."""
+
+
+class RateLimiterUnavailable(RateLimitTimeout):
+    """The shared rate limiter (Redis) could not be asked, so the request was not sent."""
 
 
 class NotFound(SourceError):

@@ -14,6 +14,7 @@ over the limit at 36/s on a 2-core machine) and costs 8 % of throughput.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -23,8 +24,9 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
-from dossiers.sources.errors import RateLimitTimeout
+from dossiers.sources.errors import RateLimiterUnavailable, RateLimitTimeout
 
+log = logging.getLogger(__name__)
 SPACING_MARGIN = 1.08
 # A request sent this late after its slot (as a fraction of the period) could break the limit: see acquire().
 # Below SPACING_MARGIN - 1, so that the margin still covers the lateness allowed plus the trip to the server.
@@ -163,9 +165,16 @@ def _reserve(source: str, rate: Rate, max_wait: float) -> float:
     if scripts is None:
         wait = _local.reserve(source, rate.interval, max(max_wait, 0.0))
     else:
-        micros = int(
-            scripts.reserve(keys=[KEY_PREFIX + source], args=[int(rate.interval * 1e6), int(max(max_wait, 0.0) * 1e6)])
-        )
+        try:
+            micros = int(
+                scripts.reserve(
+                    keys=[KEY_PREFIX + source], args=[int(rate.interval * 1e6), int(max(max_wait, 0.0) * 1e6)]
+                )
+            )
+        except redis.RedisError as exc:
+            raise RateLimiterUnavailable(
+                f"the shared rate limiter could not be asked ({type(exc).__name__}: {exc})", source=source, url=""
+            ) from exc
         wait = None if micros < 0 else micros / 1e6
     if wait is None:
         raise RateLimitTimeout(
@@ -183,7 +192,10 @@ def pause(source: str, seconds: float) -> None:
     if scripts is None:
         _local.pause(source, seconds)
     else:
-        scripts.pause(keys=[KEY_PREFIX + source], args=[int(seconds * 1e6)])
+        try:
+            scripts.pause(keys=[KEY_PREFIX + source], args=[int(seconds * 1e6)])
+        except redis.RedisError as exc:  # the caller still waits Retry-After before its retry; others may not
+            log.warning("%s: could not pause the other workers for %.0f s (%s)", source, seconds, exc)
 
 
 def reset(source: str) -> None:

@@ -16,10 +16,13 @@ import os
 import random
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
@@ -116,13 +119,38 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 def query_url(url: str, params: Params | None = None) -> str:
     """Return the full GET URL for `url` and `params`, secrets redacted (for errors and query logs)."""
-    prepared = requests.Request("GET", url, params=dict(params or {})).prepare()
+    try:
+        prepared = requests.Request("GET", url, params=dict(params or {})).prepare()
+    except requests.RequestException:  # a malformed URL: show it as it is, the request will say why it failed
+        return redact_url(f"{url}?{urlencode(dict(params or {}))}" if params else url)
     return redact_url(prepared.url or url)
+
+
+_sent: ContextVar[list[str] | None] = ContextVar("sources_sent", default=None)
+
+
+@contextmanager
+def recording_sends() -> Iterator[list[str]]:
+    """Collect the (redacted) URLs of the requests sent inside the block, retries included, in order.
+
+    A failure after some requests went out (a rate-limit wait too long for a retry, or for the second
+    query of a search) is an error of a query that was made, never "not queried".
+    """
+    sent: list[str] = []
+    token = _sent.set(sent)
+    try:
+        yield sent
+    finally:
+        _sent.reset(token)
 
 
 def _attempt(source: str, url: str, params: Params | None, session: requests.Session) -> requests.Response:
     """Send one rate-limited GET; return a 2xx response or raise."""
+    shown = query_url(url, params)
     ratelimit.acquire(source)
+    sent = _sent.get()
+    if sent is not None:
+        sent.append(shown)
     timeout = (settings.SOURCES_CONNECT_TIMEOUT, settings.SOURCES_READ_TIMEOUT)
     try:
         response = session.get(url, params=params, timeout=timeout)

@@ -11,6 +11,8 @@ import redis
 from django.conf import settings as django_settings
 from django.db import connection
 
+from dossiers.models import Candidate
+from dossiers.services.dossier_import import dossier_import
 from portal.celery import app as celery_app
 from tests.celery_worker import WorkerProcess
 from tests.fakeapi import fakeapi  # noqa: F401  (fixture)
@@ -24,6 +26,13 @@ def _fast_password_hashing(settings) -> None:
 @pytest.fixture
 def seed_path():
     return django_settings.BASE_DIR / "demo" / "IN-lenalidomide.txt"
+
+
+@pytest.fixture
+def seed(seed_path, db) -> Candidate:
+    """The seed candidate (lenalidomide → myeloid leukemia, India), imported from the demo report."""
+    dossier_import(path_or_file=seed_path, file_name=seed_path.name, market_code="IN", by=None)
+    return Candidate.objects.select_related("dossier__drug").get(disease__iexact="myeloid leukemia")
 
 
 def worker_env(fake_url: str, *, rate: str = "1000/s", time_limit: int = 10) -> dict[str, str]:

@@ -23,7 +23,6 @@ from dossiers.models import (
     SafetyStatement,
 )
 from dossiers.services import refresh
-from dossiers.services.dossier_import import dossier_import
 from portal.roles import Role
 from reviews.models import AuditEvent, Notification, ReviewRound, SignOff, Watch
 from reviews.signatures import candidate_content, content_hash
@@ -34,12 +33,6 @@ from tests.refresh.seedfake import NEW_PMIDS, PAGE2_TOKEN, SEED_PMIDS, route_see
 pytestmark = pytest.mark.django_db
 
 Status = RefreshRun.Status
-
-
-@pytest.fixture
-def seed(seed_path) -> Candidate:
-    dossier_import(path_or_file=seed_path, file_name=seed_path.name, market_code="IN", by=None)
-    return Candidate.objects.select_related("dossier__drug").get(disease__iexact="myeloid leukemia")
 
 
 def refresh_all(candidate: Candidate) -> uuid.UUID:
