@@ -406,6 +406,7 @@ class DossierAdmin(VersionedAdmin):
                     "emetogenicity",
                     "monitoring_items",
                     "handling_protection",
+                    "cytotoxicity_note",
                 ]
             },
         ),
@@ -583,7 +584,10 @@ class CandidateAdmin(VersionedAdmin):
                 ]
             },
         ),
-        ("Report text", {"fields": ["summary", "rationale", "conclusion_rationale"]}),
+        (
+            "Report text",
+            {"fields": ["summary", "rationale", "trials_note", "publications_note", "conclusion_rationale"]},
+        ),
         (
             "Evidence totals",
             {

@@ -408,10 +408,15 @@ a { color: #0645ad; }
 """
 
 
-def render_html(markdown: str, *, title: str) -> str:
-    """The Markdown as a standalone printable page; raw HTML in stored text is never trusted."""
+def markdown_html(markdown: str) -> str:
+    """Markdown (tables included) as sanitised HTML; raw HTML in stored text is never trusted."""
     parser = MarkdownIt("commonmark", {"html": False}).enable("table")
-    body = nh3.clean(parser.render(markdown))
+    return nh3.clean(parser.render(markdown))
+
+
+def render_html(markdown: str, *, title: str) -> str:
+    """The Markdown as a standalone printable page."""
+    body = markdown_html(markdown)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{PRINT_CSS}</style>\n</head>\n"

@@ -1,8 +1,9 @@
 """What an electronic signature covers: the candidate's canonical content and its sha256.
 
 The signed content is, in this order of keys (sorted JSON, UTF-8):
-- `candidate`: disease, title, summary, rationale, conclusion_rationale, evidence_level,
-  decision_stage, recommended_decision, TxGNN score/rank/source/confidence, trial and publication totals;
+- `candidate`: disease, title, summary, rationale, trials_note, publications_note, conclusion_rationale,
+  evidence_level, decision_stage, recommended_decision, TxGNN score/rank/source/confidence, trial and
+  publication totals;
 - `trials` / `publications`: the *included* evidence links (NCT id / PMID, key findings,
   relevance / tier), in NCT id / PMID order;
 - `conditions`: title, detail and category of each guardrail condition (not their status, owner or due
@@ -24,6 +25,8 @@ CANDIDATE_FIELDS = (
     "title",
     "summary",
     "rationale",
+    "trials_note",
+    "publications_note",
     "conclusion_rationale",
     "evidence_level",
     "decision_stage",

@@ -47,6 +47,8 @@ from dossiers.report_parser import (
     read_report_bytes,
     same_text,
 )
+from dossiers.services.curation import BEFORE_REVIEW, DECISION_FIELDS
+from dossiers.services.signed_content import dossier_content_changed
 
 CYTOTOXICITY_FIELDS = (
     "cytotoxicity_classification",
@@ -167,6 +169,9 @@ class _DossierWriter:
         self.data_gaps(dossier)
         self.conditions(candidate)
         written = sum(per["created"] + per["updated"] + per["deleted"] for per in self.counts.values())
+        if written:
+            # A re-import that changes a decided candidate's content voids its signature (checked after commit).
+            dossier_content_changed(dossier_id=dossier.pk, by=self.by)
         run = ImportRun.objects.create(
             kind=ImportRun.Kind.DOSSIER,
             file_name=self.parsed.file_name[:255],
@@ -310,7 +315,10 @@ class _DossierWriter:
         }
         rows = Candidate.objects.select_for_update().filter(dossier=dossier)
         found = next((row for row in rows if same_text(row.disease, parsed.disease)), None)
-        # The workflow status is never part of `values`: a re-import leaves a candidate where review put it.
+        # The workflow status is never part of `values`: a re-import leaves a candidate where review put it,
+        # and once it is in review its level and decision are the reviewers' and the approver's, not the report's.
+        if found is not None and found.status not in BEFORE_REVIEW:
+            values = {name: value for name, value in values.items() if name not in DECISION_FIELDS}
         return self.upsert(Candidate, found, {"dossier": dossier, "disease": parsed.disease}, values)
 
     def approvals(self, drug: Drug) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.safestring import SafeString, mark_safe
 
 from dossiers.models import Candidate
-from dossiers.report import format_count
+from dossiers.report import format_count, markdown_html
 
 register = template.Library()
 
@@ -25,3 +26,9 @@ def publications_found(candidate: Candidate) -> str:
 def percent(score: float | None) -> str:
     """A 0–1 model score as the reports print it, e.g. 99.49%."""
     return "—" if score is None else f"{score * 100:.2f}%"
+
+
+@register.filter
+def prose(text: str) -> SafeString:
+    """Stored report prose (paragraphs, lists, a licence table) as sanitised HTML."""
+    return mark_safe(markdown_html(text or ""))  # noqa: S308 - markdown_html escapes raw HTML and cleans with nh3

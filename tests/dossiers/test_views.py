@@ -245,6 +245,22 @@ def test_dossier_page_renders_the_report(world: World) -> None:
     assert "does not constitute medical advice" in page
 
 
+def test_section_prose_renders_as_markdown_and_stored_html_is_never_trusted(world: World) -> None:
+    Candidate.objects.filter(pk=world.candidate.pk).update(
+        trials_note="35 trials are linked; the **10 most relevant** are listed.",
+        publications_note="<script>alert(1)</script> All graded low.",
+    )
+    Dossier.objects.filter(pk=world.dossier.pk).update(
+        market_information="Registered.\n\n| DIN | Product Name |\n|---|---|\n| 02230711 | LIPITOR |",
+        cytotoxicity_note="Not a cytotoxic drug.",
+    )
+    page = client_for(world.member).get(page_urls(world)["dossier"]).content.decode()
+    assert "the <strong>10 most relevant</strong> are listed." in page
+    assert "<script>alert(1)</script>" not in page and "All graded low." in page
+    assert "<th>DIN</th>" in page and "<td>LIPITOR</td>" in page
+    assert "Not a cytotoxic drug." in page
+
+
 def test_dossier_page_header_shows_the_best_candidate_level(world: World) -> None:
     response = client_for(world.member).get(page_urls(world)["dossier"])
     assert response.context["dossier"].evidence_level == "L2"

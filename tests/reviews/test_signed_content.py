@@ -61,3 +61,34 @@ def test_a_curation_edit_of_a_decided_candidate_voids_its_signature(
 
     assert not SignOff.objects.get(candidate=candidate).valid
     assert reload(candidate).status == S.DECISION_PENDING
+
+
+def test_a_reimport_that_changes_a_signed_dossier_voids_the_signature(
+    people: Personas, tmp_path, settings, django_capture_on_commit_callbacks
+) -> None:
+    from pathlib import Path
+
+    from dossiers.services.dossier_import import dossier_import
+    from reviews import services
+    from tests.factories import PASSWORD
+    from tests.reviews.conftest import to_decision_pending
+
+    seed = Path(settings.BASE_DIR) / "demo" / "IN-lenalidomide.txt"
+    candidate = dossier_import(path_or_file=seed, file_name=seed.name, market_code="IN", by=None).candidate
+    to_decision_pending(candidate, people)
+    services.signoff_create(candidate_id=candidate.pk, by=people.approver, password=PASSWORD, decision="hold")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = dossier_import(path_or_file=seed, file_name=seed.name, market_code="IN", by=None)
+    # the report still says "Proceed with Guardrails": the signed Hold is the approver's, not the report's
+    assert again.run.status == "unchanged" and SignOff.objects.get(candidate=candidate).valid
+    assert reload(candidate).recommended_decision == "hold"
+
+    edited = tmp_path / seed.name
+    edited.write_text(seed.read_text().replace("Landmark trial: lenalidomide", "Pivotal trial: lenalidomide"))
+    with django_capture_on_commit_callbacks(execute=True):
+        dossier_import(path_or_file=edited, file_name=edited.name, market_code="IN", by=None)
+
+    signoff = SignOff.objects.get(candidate=candidate)
+    assert not signoff.valid and signoff.invalidated_reason == "Signed content changed: trials."
+    assert reload(candidate).status == S.DECISION_PENDING
