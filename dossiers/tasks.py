@@ -3,6 +3,19 @@
 Refresh tasks are sent to the `sources` queue (external APIs, rate-limited inside the task) with late acks:
 a worker killed mid-refresh leaves its message unacknowledged, Redis redelivers it, and the run key
 (request id, subject, source) makes the second delivery finish only the unfinished runs.
+
+No refresh task is sent with a countdown or ETA. A worker takes an ETA message at once and holds it
+unacknowledged until it is due and done; Redis hands it to another worker when the visibility timeout
+(2 × CELERY_TASK_TIME_LIMIT) passes first, which happened to the nightly batch: at ClinicalTrials.gov's
+50 requests/min a thousand candidates take longer than that. Instead:
+- a button press or API call sends its two tasks (the drug's, the candidate's) at once;
+- the nightly job (`refresh_open_candidates`) only creates the runs; the dispatcher
+  (`refresh_dispatch`, beat every EVIDENCE_REFRESH_DISPATCH_INTERVAL seconds, and once when the nightly
+  request commits) sends the waiting ones in run order, keeping at most EVIDENCE_REFRESH_BATCH tasks
+  sent and unfinished. Messages so wait in the broker's queue, not in a worker, for about one batch's
+  time, and a curator's button press is queued behind one batch, not behind the whole night;
+- the shared rate limiter paces the requests inside the tasks.
+A request whose tasks could not be sent (broker down) is left to the dispatcher.
 """
 
 from __future__ import annotations
@@ -78,18 +91,43 @@ def refresh_open_candidates(day: str | None = None) -> int:
 
 
 def enqueue_refresh(request: refresh.RefreshRequest) -> None:
-    """Send the tasks of a committed request, spread evenly over EVIDENCE_REFRESH_SPREAD seconds at most.
+    """Send the tasks of a committed request now, drugs first, without countdown (see the module docstring).
 
-    The spread stays below the broker's visibility timeout: a longer countdown would be redelivered
-    (and run twice) on Redis before it is due.
+    When the broker cannot be reached the request's runs wait for the dispatcher instead of failing the page.
     """
-    drugs = [(refresh_drug, d) for d in request.drug_ids]
-    candidates = [(refresh_candidate, c) for c in request.candidate_ids]
-    jobs: list[tuple[Any, int]] = drugs + candidates
-    step = min(settings.EVIDENCE_REFRESH_STAGGER, settings.EVIDENCE_REFRESH_SPREAD / max(len(jobs), 1))
-    for number, (task, subject_id) in enumerate(jobs):
-        countdown = round(number * step, 3) if len(jobs) > 1 else 0
-        task.apply_async(args=[subject_id, str(request.request_id)], countdown=countdown or None, queue=SOURCES_QUEUE)
+    jobs: list[tuple[Any, int]] = [(refresh_drug, d) for d in request.drug_ids]
+    jobs += [(refresh_candidate, c) for c in request.candidate_ids]
+    try:
+        for task, subject_id in jobs:
+            task.apply_async(args=[subject_id, str(request.request_id)], queue=SOURCES_QUEUE)
+    except Exception:
+        if current_app.conf.task_always_eager:
+            raise  # an inline task failed: nothing was lost in a broker
+        log.exception("refresh request %s: tasks not sent; the dispatcher sends them", request.request_id)
+        refresh.refresh_request_release(request)
+
+
+@shared_task(name="dossiers.refresh_dispatch", acks_late=True, reject_on_worker_lost=True)
+def refresh_dispatch() -> int:
+    """Beat: send the tasks of runs waiting for the dispatcher, up to EVIDENCE_REFRESH_BATCH unfinished."""
+    sent = 0
+    while True:
+        subjects = refresh.refresh_dispatch_claim(batch=settings.EVIDENCE_REFRESH_BATCH)
+        for number, subject in enumerate(subjects):
+            task, subject_id = (
+                (refresh_candidate, subject.candidate_id) if subject.candidate_id else (refresh_drug, subject.drug_id)
+            )
+            try:
+                task.apply_async(args=[subject_id, str(subject.request_id)], queue=SOURCES_QUEUE)
+            except Exception:
+                if current_app.conf.task_always_eager:
+                    raise
+                refresh.refresh_dispatch_release(subjects[number:])
+                raise
+        sent += len(subjects)
+        # Inline (no broker) each task has run by now, so the next batch has room: send until none waits.
+        if not subjects or not current_app.conf.task_always_eager:
+            return sent
 
 
 def send_evidence_alert(run_id: int) -> None:

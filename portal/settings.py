@@ -282,12 +282,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dossiers.refresh_open_candidates",
         "schedule": crontab(hour=env_int("EVIDENCE_REFRESH_HOUR", 2), minute=15),
     },
+    "evidence-refresh-dispatch": {
+        "task": "dossiers.refresh_dispatch",
+        "schedule": env_float("EVIDENCE_REFRESH_DISPATCH_INTERVAL", 30.0, minimum=1.0),
+    },
 }
-# Evidence refresh (dossiers/tasks.py): the nightly batch sends one task per candidate and drug, `STAGGER`
-# seconds apart but spread over at most `SPREAD` seconds (kept below the broker's visibility timeout).
+# Evidence refresh (dossiers/tasks.py): no task is sent with a countdown (it would outlive the visibility
+# timeout). The nightly job creates the runs; the dispatcher sends them, keeping at most `BATCH` candidate
+# or drug tasks sent and unfinished, every EVIDENCE_REFRESH_DISPATCH_INTERVAL s; the rate limiter paces requests.
 # Significant changes go to reviews.evidence_alerts (imported by workers) on EVIDENCE_ALERT_QUEUE.
-EVIDENCE_REFRESH_STAGGER = env_float("EVIDENCE_REFRESH_STAGGER", 2.0)
-EVIDENCE_REFRESH_SPREAD = env_float("EVIDENCE_REFRESH_SPREAD", min(900.0, CELERY_TASK_TIME_LIMIT * 1.5))
+EVIDENCE_REFRESH_BATCH = env_int("EVIDENCE_REFRESH_BATCH", 50, minimum=1)
 EVIDENCE_ALERT_QUEUE = env_str("EVIDENCE_ALERT_QUEUE", "celery")
 # Task modules outside an app's tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["reviews.evidence_alerts", "dossiers.api_imports"]

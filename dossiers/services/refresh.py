@@ -39,6 +39,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dossiers.evidence_level import evidence_level_compute, trial_phase_numbers
@@ -129,15 +130,24 @@ class RefreshRequest:
     drug_ids: list[int]
 
 
-def _pending_runs(request_id: uuid.UUID, candidates: Sequence[Candidate], by: User | None) -> RefreshRequest:
+def _pending_runs(
+    request_id: uuid.UUID, candidates: Sequence[Candidate], by: User | None, *, send_now: bool = True
+) -> RefreshRequest:
+    """Create the request's runs, drugs first (the dispatcher sends in id order: names are normalised first).
+
+    `send_now` runs are marked sent at once (their tasks go on commit); the others wait for the dispatcher.
+    """
     drug_ids = sorted({c.dossier.drug_id for c in candidates})
+    sent = timezone.now() if send_now else None
     rows = [
-        RefreshRun(request_id=request_id, candidate=c, source=s, requested_by=by)
-        for c in candidates
-        for s in CANDIDATE_SOURCES
+        RefreshRun(request_id=request_id, drug_id=d, source=s, requested_by=by, enqueued_at=sent)
+        for d in drug_ids
+        for s in DRUG_SOURCES
     ]
     rows += [
-        RefreshRun(request_id=request_id, drug_id=d, source=s, requested_by=by) for d in drug_ids for s in DRUG_SOURCES
+        RefreshRun(request_id=request_id, candidate=c, source=s, requested_by=by, enqueued_at=sent)
+        for c in candidates
+        for s in CANDIDATE_SOURCES
     ]
     RefreshRun.objects.bulk_create(rows, ignore_conflicts=True)
     return RefreshRequest(request_id=request_id, candidate_ids=[c.pk for c in candidates], drug_ids=drug_ids)
@@ -172,14 +182,18 @@ def candidates_refresh_request(*, candidate_ids: Sequence[int], by: User | None 
 
 @transaction.atomic
 def nightly_refresh_request(*, day: str) -> RefreshRequest:
-    """Queue a refresh of every open candidate; the same `day` always gives the same request (idempotent)."""
+    """Queue a refresh of every open candidate; the same `day` always gives the same request (idempotent).
+
+    Its runs wait for the dispatcher (`refresh_dispatch`), which sends them a batch at a time; the first
+    batch goes when this commits.
+    """
     request_id = uuid.uuid5(NIGHTLY_NAMESPACE, f"nightly:{day}")
     candidates = list(Candidate.objects.exclude(status__in=CLOSED_STATUSES).select_related("dossier").order_by("id"))
     already = set(
         RefreshRun.objects.filter(request_id=request_id, candidate__isnull=False).values_list("candidate_id", flat=True)
     )
-    request = _pending_runs(request_id, [c for c in candidates if c.pk not in already], None)
-    transaction.on_commit(lambda: _enqueue(request))
+    request = _pending_runs(request_id, [c for c in candidates if c.pk not in already], None, send_now=False)
+    transaction.on_commit(_dispatch)
     return request
 
 
@@ -187,6 +201,74 @@ def _enqueue(request: RefreshRequest) -> None:
     from dossiers.tasks import enqueue_refresh  # tasks import this module; the import is deferred
 
     enqueue_refresh(request)
+
+
+def _dispatch() -> None:
+    from dossiers.tasks import refresh_dispatch
+
+    refresh_dispatch.delay()
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One task to send: a candidate's or a drug's runs of one request."""
+
+    request_id: uuid.UUID
+    candidate_id: int | None
+    drug_id: int | None
+
+
+UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+def refresh_dispatch_claim(*, batch: int) -> list[Subject]:
+    """Mark the next subjects waiting for the dispatcher as sent, keeping at most `batch` sent and unfinished.
+
+    Oldest runs first (a request's drugs before its candidates). Rows are locked with SKIP LOCKED, so two
+    dispatchers never claim the same subject. The caller sends a task per subject (and calls
+    `refresh_dispatch_release` for those it could not send).
+    """
+    with transaction.atomic():
+        in_flight = (
+            RefreshRun.objects.filter(status__in=UNFINISHED, enqueued_at__isnull=False)
+            .values("request_id", "candidate_id", "drug_id")
+            .distinct()
+            .count()
+        )
+        room = batch - in_flight
+        if room <= 0:
+            return []
+        waiting = (
+            RefreshRun.objects.select_for_update(skip_locked=True)
+            .filter(status=RunStatus.PENDING, enqueued_at__isnull=True)
+            .order_by("id")
+            .values_list("request_id", "candidate_id", "drug_id")[: room * max(len(CANDIDATE_SOURCES), 2)]
+        )
+        subjects = list(dict.fromkeys(Subject(*row) for row in waiting))[:room]
+        if subjects:
+            _subject_runs(subjects).filter(enqueued_at__isnull=True).update(enqueued_at=timezone.now())
+        return subjects
+
+
+def refresh_dispatch_release(subjects: Sequence[Subject]) -> None:
+    """Put subjects whose task could not be sent back in the dispatcher's queue."""
+    if subjects:
+        _subject_runs(subjects).filter(status=RunStatus.PENDING).update(enqueued_at=None)
+
+
+def refresh_request_release(request: RefreshRequest) -> None:
+    """A request whose tasks could not be sent waits for the dispatcher instead."""
+    RefreshRun.objects.filter(request_id=request.request_id, status=RunStatus.PENDING).update(enqueued_at=None)
+
+
+def _subject_runs(subjects: Sequence[Subject]) -> Any:
+    match = Q()
+    for subject in subjects:
+        match |= Q(request_id=subject.request_id, candidate_id=subject.candidate_id, drug_id=subject.drug_id)
+    return RefreshRun.objects.filter(match)
 
 
 def _lock_candidate(candidate_id: int) -> Candidate:

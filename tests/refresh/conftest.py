@@ -59,7 +59,6 @@ def worker_env(fake_url: str, *, rate: str = "1000/s", time_limit: int = 10) -> 
         "RXNAV_RATE_LIMIT": rate,
         "CELERY_TASK_TIME_LIMIT": str(time_limit),
         "CELERY_TASK_SOFT_TIME_LIMIT": str(time_limit - 2),
-        "EVIDENCE_REFRESH_STAGGER": "0",
         "BROKER_RESTORE_INTERVAL": "1",
     }
 

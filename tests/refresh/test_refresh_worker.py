@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from django.db.models import Count
 
+from dossiers import tasks
 from dossiers.models import (
     Candidate,
     CandidatePublication,
@@ -33,13 +34,23 @@ from tests.sources.test_ratelimit import max_in_any_window
 pytestmark = [pytest.mark.postgres, pytest.mark.services]
 
 
-def wait_until(done: Callable[[], bool], *, timeout: float, what: str) -> None:
+def wait_until(
+    done: Callable[[], bool], *, timeout: float, what: str, tick: Callable[[], object] | None = None
+) -> None:
+    """Poll `done`; `tick` (the beat's dispatcher, say) is called on each round."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if done():
             return
+        if tick is not None:
+            tick()
         time.sleep(0.3)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def beat() -> None:
+    """What the beat process does every EVIDENCE_REFRESH_DISPATCH_INTERVAL seconds."""
+    tasks.refresh_dispatch()
 
 
 def unfinished() -> int:
@@ -80,7 +91,6 @@ def test_a_worker_runs_a_whole_refresh_from_the_button(seed: Candidate, fakeapi:
 def test_sigkill_in_the_middle_of_100_candidates_ends_with_each_refreshed_once(
     seed: Candidate, fakeapi: FakeApi, start_workers, settings
 ) -> None:
-    settings.EVIDENCE_REFRESH_STAGGER = 0.0
     route_seed(fakeapi, delay=0.05)  # every answer takes a little while, so that the kill lands mid-batch
     others = [make_candidate(seed.dossier, disease=f"Myeloid disorder {n:02d}") for n in range(99)]
     # a curator's decisions that must survive: an inclusion with a grade on one candidate, an exclusion on another
@@ -98,11 +108,12 @@ def test_sigkill_in_the_middle_of_100_candidates_ends_with_each_refreshed_once(
     request = refresh.nightly_refresh_request(day="2026-11-25")
     assert len(request.candidate_ids) == 100
     total = RefreshRun.objects.filter(request_id=request.request_id).count()
-    wait_until(lambda: total - unfinished() >= total // 3, timeout=120, what="a third of the runs")
+    # the test is the beat: it calls the dispatcher while it waits
+    wait_until(lambda: total - unfinished() >= total // 3, timeout=120, what="a third of the runs", tick=beat)
     worker.kill()
     assert 0 < unfinished() < total  # really killed in the middle
     worker.start()
-    wait_until(lambda: unfinished() == 0, timeout=240, what="every run after the restart")
+    wait_until(lambda: unfinished() == 0, timeout=240, what="every run after the restart", tick=beat)
 
     runs = RefreshRun.objects.filter(request_id=request.request_id)
     assert runs.count() == 202  # 100 candidates × 2 sources + 1 drug × 2 sources: one run each, none doubled
@@ -127,7 +138,6 @@ def test_sigkill_in_the_middle_of_100_candidates_ends_with_each_refreshed_once(
 
 
 def test_two_workers_share_the_rate_limit(seed: Candidate, fakeapi: FakeApi, start_workers, settings) -> None:
-    settings.EVIDENCE_REFRESH_STAGGER = 0.0
     route_seed(fakeapi)
     for n in range(29):
         make_candidate(seed.dossier, disease=f"Myeloid disorder {n:02d}")
@@ -135,7 +145,7 @@ def test_two_workers_share_the_rate_limit(seed: Candidate, fakeapi: FakeApi, sta
     start_workers(worker_env(fakeapi.url, rate=f"{limit}/s"), count=2, concurrency=2)
 
     refresh.nightly_refresh_request(day="2026-11-26")
-    wait_until(lambda: unfinished() == 0, timeout=180, what="the refresh of 30 candidates")
+    wait_until(lambda: unfinished() == 0, timeout=180, what="the refresh of 30 candidates", tick=beat)
 
     assert set(RefreshRun.objects.values_list("status", flat=True)) == {"success"}
     for path in (CTGOV, f"{EUTILS}/esearch.fcgi"):
