@@ -107,6 +107,12 @@ def enqueue_refresh(request: refresh.RefreshRequest) -> None:
         refresh.refresh_request_release(request)
 
 
+@shared_task(name="dossiers.refresh_runs_sweep", acks_late=True, reject_on_worker_lost=True)
+def refresh_runs_sweep() -> int:
+    """Beat, every minute: runs left "running" or queued by a lost worker or message end as errors."""
+    return refresh.refresh_runs_sweep()
+
+
 @shared_task(name="dossiers.refresh_dispatch", acks_late=True, reject_on_worker_lost=True)
 def refresh_dispatch() -> int:
     """Beat: send the tasks of runs waiting for the dispatcher, up to EVIDENCE_REFRESH_BATCH unfinished."""

@@ -286,12 +286,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dossiers.refresh_dispatch",
         "schedule": env_float("EVIDENCE_REFRESH_DISPATCH_INTERVAL", 30.0, minimum=1.0),
     },
+    "evidence-refresh-sweep": {"task": "dossiers.refresh_runs_sweep", "schedule": 60.0},
 }
 # Evidence refresh (dossiers/tasks.py): no task is sent with a countdown (it would outlive the visibility
 # timeout). The nightly job creates the runs; the dispatcher sends them, keeping at most `BATCH` candidate
 # or drug tasks sent and unfinished, every EVIDENCE_REFRESH_DISPATCH_INTERVAL s; the rate limiter paces requests.
 # Significant changes go to reviews.evidence_alerts (imported by workers) on EVIDENCE_ALERT_QUEUE.
 EVIDENCE_REFRESH_BATCH = env_int("EVIDENCE_REFRESH_BATCH", 50, minimum=1)
+# The sweep ends, as "lost", runs still running `RUN_LIMIT` s after they started (the task was killed at its
+# time limit, or its worker died) and runs whose task was sent `QUEUE_LIMIT` s ago but never started.
+EVIDENCE_REFRESH_RUN_LIMIT = env_int("EVIDENCE_REFRESH_RUN_LIMIT", CELERY_TASK_TIME_LIMIT + 60, minimum=1)
+EVIDENCE_REFRESH_QUEUE_LIMIT = env_int("EVIDENCE_REFRESH_QUEUE_LIMIT", 3 * CELERY_TASK_TIME_LIMIT + 60, minimum=1)
+if EVIDENCE_REFRESH_RUN_LIMIT <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"EVIDENCE_REFRESH_RUN_LIMIT={EVIDENCE_REFRESH_RUN_LIMIT} must exceed CELERY_TASK_TIME_LIMIT "
+        f"({CELERY_TASK_TIME_LIMIT}), or the sweep would end runs a live task is still working on."
+    )
 EVIDENCE_ALERT_QUEUE = env_str("EVIDENCE_ALERT_QUEUE", "celery")
 # Task modules outside an app's tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["reviews.evidence_alerts", "dossiers.api_imports"]

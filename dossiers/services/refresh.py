@@ -159,12 +159,9 @@ def candidate_refresh_request(*, candidate_id: int, by: User) -> RefreshRequest:
     candidate = _lock_candidate(candidate_id)
     if not can_curate(by, candidate.dossier.market):
         raise PermissionDenied("Only a curator of this market can refresh its evidence.")
-    busy = (
-        RefreshRun.objects.filter(candidate=candidate, status__in=[RunStatus.PENDING, RunStatus.RUNNING])
-        .order_by("-created_at")
-        .first()
-    )
-    if busy is not None and busy.created_at > timezone.now() - timedelta(hours=1):
+    # A refresh in progress is reused; one whose worker is gone (the sweep will say so) is not.
+    busy = RefreshRun.objects.filter(_live_runs(), candidate=candidate).order_by("-created_at").first()
+    if busy is not None:
         return RefreshRequest(request_id=busy.request_id, candidate_ids=[], drug_ids=[])
     request = _pending_runs(uuid.uuid4(), [candidate], by)
     transaction.on_commit(lambda: _enqueue(request))
@@ -207,6 +204,57 @@ def _dispatch() -> None:
     from dossiers.tasks import refresh_dispatch
 
     refresh_dispatch.delay()
+
+
+# ---------------------------------------------------------------- lost runs
+
+LOST = "lost: "
+
+
+def is_lost(run: RefreshRun) -> bool:
+    """The sweep ended this run because no worker was working on it (see `refresh_runs_sweep`)."""
+    return run.status == RunStatus.ERROR and run.error.startswith(LOST)
+
+
+def _live_runs() -> Q:
+    """Unfinished runs a worker may still be working on or is about to take."""
+    now = timezone.now()
+    return Q(
+        status=RunStatus.RUNNING, started_at__gte=now - timedelta(seconds=settings.EVIDENCE_REFRESH_RUN_LIMIT)
+    ) | Q(status=RunStatus.PENDING, enqueued_at__gte=now - timedelta(seconds=settings.EVIDENCE_REFRESH_QUEUE_LIMIT))
+
+
+def refresh_runs_sweep() -> int:
+    """End, as errors, the runs no worker is working on any more; return how many (beat, every minute).
+
+    - "running" for longer than EVIDENCE_REFRESH_RUN_LIMIT (the task time limit and a margin): the task was
+      killed at its hard time limit or its worker died;
+    - "pending" with its task sent longer than EVIDENCE_REFRESH_QUEUE_LIMIT ago (the broker's visibility
+      timeout, a task's time and a margin): the message was lost.
+    Runs waiting for the dispatcher (task not sent yet) are left alone. The page then stops polling and a new
+    press of the button starts a new refresh. Such a run applied nothing: if its task arrives after all (a
+    redelivery), it runs.
+    """
+    now = timezone.now()
+    run_limit, queue_limit = settings.EVIDENCE_REFRESH_RUN_LIMIT, settings.EVIDENCE_REFRESH_QUEUE_LIMIT
+    running = RefreshRun.objects.filter(
+        status=RunStatus.RUNNING, started_at__lt=now - timedelta(seconds=run_limit)
+    ).update(
+        status=RunStatus.ERROR,
+        finished_at=now,
+        error=f"{LOST}worker lost — no result {run_limit} s after the query started (task time limit "
+        f"{settings.CELERY_TASK_TIME_LIMIT} s): its worker was killed or died. Refresh again.",
+    )
+    queued = RefreshRun.objects.filter(
+        status=RunStatus.PENDING, enqueued_at__lt=now - timedelta(seconds=queue_limit)
+    ).update(
+        status=RunStatus.ERROR,
+        finished_at=now,
+        error=f"{LOST}task lost — sent {queue_limit} s ago and never started: no worker took it. Refresh again.",
+    )
+    if running or queued:
+        log.warning("refresh sweep: %s running and %s queued runs were lost", running, queued)
+    return running + queued
 
 
 # ---------------------------------------------------------------- dispatch
@@ -314,12 +362,15 @@ class Job:
 
 
 def _claim(request_id: uuid.UUID, job: Job, *, candidate: Candidate | None, drug: Drug | None) -> RefreshRun | None:
-    """Mark the run of (request, subject, source) running; None when a finished run already exists."""
+    """Mark the run of (request, subject, source) running; None when a finished run already exists.
+
+    A run the sweep declared lost applied nothing, so a task that arrives after all (redelivered) runs it.
+    """
     with transaction.atomic():
         run, _ = RefreshRun.objects.select_for_update().get_or_create(
             request_id=request_id, source=job.source, candidate=candidate, drug=drug
         )
-        if run.is_done:
+        if run.is_done and not is_lost(run):
             return None
         run.status, run.started_at, run.error = RunStatus.RUNNING, timezone.now(), ""
         run.query, run.params = job.query, job.params

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DataError, OperationalError
+from django.test import Client
+from django.utils import timezone
 
 from dossiers.models import Candidate, RefreshRun
 from dossiers.services import refresh
 from dossiers.sources import ratelimit
+from portal.roles import Role
+from tests.factories import make_market, make_user
 from tests.fakeapi import CTGOV, EUTILS, FakeApi, json_reply, raw_reply, truncated_reply
 from tests.refresh.seedfake import esummary_json, route_seed
 from tests.refresh.test_refresh_service import refresh_all, runs
@@ -156,3 +164,73 @@ def test_a_rate_limit_wait_too_long_for_esummary_after_esearch_is_an_error(
     assert papers.status == Status.ERROR
     assert "after 1 request had been sent (" in papers.error and "esearch.fcgi" in papers.error
     assert [r.path for r in fakeapi.seen() if r.path.startswith(EUTILS)] == [f"{EUTILS}/esearch.fcgi"]
+
+
+def _ago(seconds: float) -> datetime:
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+def test_the_sweep_ends_runs_whose_worker_or_task_was_lost_and_the_page_stops_polling(
+    seed: Candidate, fakeapi: FakeApi, settings, django_capture_on_commit_callbacks
+) -> None:
+    route_seed(fakeapi)
+    settings.EVIDENCE_REFRESH_RUN_LIMIT, settings.EVIDENCE_REFRESH_QUEUE_LIMIT = 660, 1860
+    curator = make_user("curator", Role.CURATOR, markets=[make_market("IN")])
+    stuck = refresh.candidate_refresh_request(candidate_id=seed.pk, by=curator)  # tasks never sent
+    log = runs(stuck.request_id)
+    RefreshRun.objects.filter(pk=log["clinicaltrials"].pk).update(status=Status.RUNNING, started_at=_ago(700))
+    RefreshRun.objects.filter(pk=log["pubmed"].pk).update(enqueued_at=_ago(1900))
+    RefreshRun.objects.filter(pk=log["rxnav"].pk).update(status=Status.RUNNING, started_at=_ago(600))  # alive
+    RefreshRun.objects.filter(pk=log["openfda"].pk).update(enqueued_at=None, created_at=_ago(7200))  # dispatcher's
+    client = Client()
+    client.force_login(curator)
+    assert "Refreshing: 0 of 4 queries done" in client.get(f"/candidates/{seed.pk}/").content.decode()
+
+    assert refresh.refresh_runs_sweep() == 2
+
+    log = runs(stuck.request_id)
+    assert log["clinicaltrials"].status == Status.ERROR and log["clinicaltrials"].error.startswith("lost: worker lost")
+    assert log["pubmed"].status == Status.ERROR and log["pubmed"].error.startswith("lost: task lost")
+    assert (log["rxnav"].status, log["openfda"].status) == (Status.RUNNING, Status.PENDING)
+    RefreshRun.objects.filter(pk__in=[log["rxnav"].pk, log["openfda"].pk]).update(status=Status.SUCCESS)
+    page = client.get(f"/candidates/{seed.pk}/").content.decode()
+    assert "Refreshing:" not in page and "worker lost" in page
+    # the button starts a new refresh instead of pointing at the lost one
+    with django_capture_on_commit_callbacks(execute=True):
+        again = refresh.candidate_refresh_request(candidate_id=seed.pk, by=curator)
+    assert again.request_id != stuck.request_id
+    assert runs(again.request_id)["clinicaltrials"].status == Status.SUCCESS
+
+
+def test_a_second_press_reuses_a_refresh_still_in_progress_only(seed: Candidate, settings) -> None:
+    settings.EVIDENCE_REFRESH_QUEUE_LIMIT = 1860
+    curator = make_user("curator", Role.CURATOR, markets=[make_market("IN")])
+    first = refresh.candidate_refresh_request(candidate_id=seed.pk, by=curator)  # tasks never sent
+
+    assert refresh.candidate_refresh_request(candidate_id=seed.pk, by=curator).request_id == first.request_id
+    RefreshRun.objects.filter(request_id=first.request_id).update(enqueued_at=_ago(1900))  # older than a task can wait
+    assert refresh.candidate_refresh_request(candidate_id=seed.pk, by=curator).request_id != first.request_id
+
+
+def test_a_run_declared_lost_runs_when_its_task_is_redelivered(seed: Candidate, fakeapi: FakeApi, settings) -> None:
+    route_seed(fakeapi)
+    settings.EVIDENCE_REFRESH_RUN_LIMIT = 660
+    request_id = uuid.uuid4()
+    RefreshRun.objects.create(
+        request_id=request_id, candidate=seed, source="clinicaltrials", status=Status.RUNNING, started_at=_ago(700)
+    )
+    refresh.refresh_runs_sweep()
+
+    refresh.candidate_refresh(candidate_id=seed.pk, request_id=request_id)
+
+    run = runs(request_id)["clinicaltrials"]
+    assert (run.status, run.error, run.new_count) == (Status.SUCCESS, "", 1)
+
+
+def test_a_run_limit_within_the_task_time_limit_stops_start_up() -> None:
+    env = {**os.environ, "CELERY_TASK_TIME_LIMIT": "600", "EVIDENCE_REFRESH_RUN_LIMIT": "600"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import portal.settings"], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert started.returncode != 0 and "EVIDENCE_REFRESH_RUN_LIMIT=600 must exceed" in started.stderr
