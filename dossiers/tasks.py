@@ -120,11 +120,10 @@ def refresh_dispatch() -> int:
     while True:
         subjects = refresh.refresh_dispatch_claim(batch=settings.EVIDENCE_REFRESH_BATCH)
         for number, subject in enumerate(subjects):
-            task, subject_id = (
-                (refresh_candidate, subject.candidate_id) if subject.candidate_id else (refresh_drug, subject.drug_id)
-            )
+            task = refresh_candidate if subject.candidate_id else refresh_drug
+            args = (subject.candidate_id or subject.drug_id, str(subject.request_id))
             try:
-                task.apply_async(args=[subject_id, str(subject.request_id)], queue=SOURCES_QUEUE)
+                task.apply_async(args=args, queue=SOURCES_QUEUE)
             except Exception:
                 if current_app.conf.task_always_eager:
                     raise

@@ -55,7 +55,7 @@ def test_the_nightly_batch_is_sent_a_batch_at_a_time_without_countdowns(
     RefreshRun.objects.filter(request_id=request.request_id, drug_id__in=done).update(status=Status.SUCCESS)
     assert tasks.refresh_dispatch() == 2
     assert [name for name, _, _ in sent[4:]] == ["dossiers.refresh_drug", "dossiers.refresh_candidate"]
-    assert sent[5][1] == [candidates[0].pk, str(request.request_id)]
+    assert list(sent[5][1]) == [candidates[0].pk, str(request.request_id)]
     waiting = RefreshRun.objects.filter(request_id=request.request_id, enqueued_at__isnull=True)
     assert waiting.count() == 2 * 4  # four candidates (two runs each) wait for the dispatcher
 
