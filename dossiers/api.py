@@ -6,13 +6,18 @@ so their existence does not leak. Relations the serializers walk are loaded up f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import django_filters
-from django.db.models import Exists, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Exists, FloatField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from rest_framework import filters, viewsets
+from rest_framework import filters, mixins, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from dossiers import serializers as out
@@ -21,6 +26,7 @@ from dossiers.models import (
     Candidate,
     CandidatePublication,
     CandidateTrial,
+    CandidateVisit,
     ClinicalTrial,
     Decision,
     Dossier,
@@ -30,8 +36,17 @@ from dossiers.models import (
     Prediction,
     Publication,
 )
-from dossiers.selectors import BY_SCORE, CANDIDATE_SORTS, candidate_list_for, markets_visible_to
-from portal.api.etags import ETagMixin
+from dossiers.selectors import (
+    CANDIDATE_SORTS,
+    candidate_list_for,
+    candidates_visible_to,
+    markets_visible_to,
+    new_evidence_count,
+    refresh_panel_for,
+)
+from dossiers.services import curation
+from portal.api.errors import Conflict
+from portal.api.etags import IF_MATCH_PARAMETER, ETagMixin, with_etag
 from portal.api.filters import NullsLastOrderingFilter
 from portal.api.pagination import PredictionCursorPagination
 
@@ -59,6 +74,10 @@ CANDIDATE_EXAMPLE = {
     "version": 5,
     "created_at": "2026-03-01T09:30:00Z",
     "updated_at": "2026-03-04T14:02:11Z",
+    "computed_evidence_level": "L2",
+    "evidence_level_reasons": ["NCT01408199: Phase 2 (Completed)"],
+    "evidence_refreshed_at": "2026-03-04T02:16:40Z",
+    "new_evidence_count": 1,
 }
 DOSSIER_EXAMPLE = {
     "id": 3,
@@ -72,6 +91,36 @@ DOSSIER_EXAMPLE = {
     "version": 2,
     "created_at": "2026-03-01T09:30:00Z",
     "updated_at": "2026-03-02T10:00:00Z",
+}
+DOSSIER_DETAIL_EXAMPLE = {
+    **DOSSIER_EXAMPLE,
+    "market_information": "Marketed as Lenalid and generics; 12 registrations with CDSCO.",
+    "cytotoxicity_classification": "Not classed as cytotoxic; teratogen (thalidomide analogue).",
+    "myelosuppression_risk": "High: neutropenia and thrombocytopenia.",
+    "emetogenicity": "Minimal",
+    "monitoring_items": "Blood counts weekly for 8 weeks, then monthly.",
+    "handling_protection": "Do not open or crush capsules.",
+    "safety_note": "Refer to the package insert for the full list of interactions.",
+    "disclaimer": "",
+    "interactions": [
+        {
+            "interacting_drug": "Digoxin",
+            "severity": "moderate",
+            "note": "Monitor digoxin levels.",
+            "origin": "import",
+            "origin_name": "IN-lenalidomide.txt",
+            "origin_line": 88,
+            "origin_query": "",
+            "retrieved_at": None,
+        }
+    ],
+    "safety_statements": [],
+    "data_gaps": [],
+}
+DOSSIER_UPDATE_EXAMPLE = {
+    "market_status": "marketed",
+    "registration_count": 12,
+    "reason": "CDSCO register checked 2026-03-02.",
 }
 PREDICTION_EXAMPLE = {
     "id": 90211,
@@ -124,6 +173,78 @@ PUBLICATION_EXAMPLE = {
     "origin_line": None,
     "origin_query": "lenalidomide lupus",
     "retrieved_at": "2026-03-01T09:31:00Z",
+}
+
+
+TRIAL_LINK_EXAMPLE = {
+    "id": 31,
+    "candidate": 42,
+    "trial": TRIAL_EXAMPLE,
+    "key_findings": "ORR 60 % in 15 patients with refractory cutaneous lupus.",
+    "relevance": "A",
+    "curation_status": "included",
+    "first_seen_at": "2026-03-01T09:31:00Z",
+    "changed_at": None,
+    "changed_fields": [],
+    "origin": "source",
+    "origin_name": "ClinicalTrials.gov",
+    "origin_line": None,
+    "origin_query": "lenalidomide AND lupus",
+    "retrieved_at": "2026-03-01T09:31:00Z",
+}
+PUBLICATION_LINK_EXAMPLE = {
+    "id": 57,
+    "candidate": 42,
+    "publication": PUBLICATION_EXAMPLE,
+    "key_findings": "Case series of 5; 4 responded.",
+    "tier": 3,
+    "curation_status": "included",
+    "first_seen_at": "2026-03-01T09:31:00Z",
+    "changed_at": None,
+    "changed_fields": [],
+    "origin": "source",
+    "origin_name": "PubMed",
+    "origin_line": None,
+    "origin_query": "lenalidomide lupus",
+    "retrieved_at": "2026-03-01T09:31:00Z",
+}
+EVIDENCE_CHANGE_EXAMPLE = {
+    "id": 812,
+    "kind": "trial_status_changed",
+    "significant": False,
+    "detail": {"nct_id": "NCT01408199", "fields": {"status": ["Recruiting", "Completed"]}},
+    "refresh_run": 77,
+    "created_at": "2026-03-04T02:16:39Z",
+}
+CANDIDATE_DETAIL_EXAMPLE = {
+    **CANDIDATE_EXAMPLE,
+    "rationale": "Cereblon modulation dampens interferon signalling implicated in lupus.",
+    "conclusion_rationale": "Small uncontrolled studies only; teratogenicity needs a guardrail.",
+    "trials_reported_total": 3,
+    "trials_total_capped": False,
+    "publications_reported_total": 12,
+    "publications_total_capped": False,
+    "evidence_seen_at": "2026-03-02T08:00:00Z",
+    "new_evidence": [EVIDENCE_CHANGE_EXAMPLE],
+    "trials": [TRIAL_LINK_EXAMPLE],
+    "publications": [PUBLICATION_LINK_EXAMPLE],
+    "conditions": [
+        {
+            "id": 9,
+            "title": "Confirm label warnings with CDSCO",
+            "detail": "",
+            "category": "regulatory",
+            "status": "open",
+            "due_date": "2026-04-30",
+            "resolution_note": "",
+            "resolved_at": None,
+        }
+    ],
+}
+CANDIDATE_UPDATE_EXAMPLE = {
+    "summary": "Immunomodulator with phase 2 evidence in refractory cutaneous lupus.",
+    "evidence_level": "L2",
+    "reason": "Phase 2 trial NCT01408199 included.",
 }
 
 
@@ -281,10 +402,49 @@ class DrugViewSet(VisibleMixin, viewsets.ReadOnlyModelViewSet):
         )
 
 
-@extend_schema_view(**_examples("Lenalidomide in India", DOSSIER_EXAMPLE))
+class VersionedWriteMixin(ETagMixin):
+    """PATCH through a curation service: If-Match is checked under the row lock the service then writes under."""
+
+    def write_locked(self, model: type[Candidate] | type[Dossier], pk: int) -> Any:
+        """Lock the row in the caller's transaction and refuse a stale If-Match (412); return the locked row."""
+        locked = model.objects.select_for_update(of=("self",)).get(pk=pk)  # type: ignore[attr-defined]
+        self.expected_version(locked)
+        return locked
+
+    def body(self, request: Request, serializer_class: type[out.StrictPatchInput]) -> tuple[dict[str, Any], str]:
+        """The validated fields to change (400 otherwise) and the reason given for the audit trail."""
+        serializer = serializer_class(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        return fields, fields.pop("reason", "")
+
+
+def _user(request: Request) -> User:
+    """The acting user; IsAuthenticated (a default permission) has already refused anonymous requests."""
+    return cast(User, request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(examples=[OpenApiExample("Lenalidomide in India", value=DOSSIER_EXAMPLE, response_only=True)]),
+    retrieve=extend_schema(
+        examples=[OpenApiExample("Lenalidomide in India", value=DOSSIER_DETAIL_EXAMPLE, response_only=True)]
+    ),
+    partial_update=extend_schema(
+        summary="Edit the dossier's market, cytotoxicity and safety profile (curators of its market)",
+        request=out.DossierUpdateInput,
+        responses={200: out.DossierDetailSerializer},
+        parameters=[IF_MATCH_PARAMETER],
+        examples=[
+            OpenApiExample("Edit", value=DOSSIER_UPDATE_EXAMPLE, request_only=True),
+            OpenApiExample("Edited", value=DOSSIER_DETAIL_EXAMPLE, response_only=True, status_codes=["200"]),
+        ],
+    ),
+)
 @extend_schema(tags=["dossiers"])
-class DossierViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
-    """One drug in one market. The detail carries an ETag (its version) for later updates."""
+class DossierViewSet(
+    VersionedWriteMixin, VisibleMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """One drug in one market. The detail carries an ETag (its version); PATCH honours it in If-Match."""
 
     filterset_class = DossierFilter
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, NullsLastOrderingFilter]
@@ -293,17 +453,49 @@ class DossierViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Dossier]:
         queryset = Dossier.objects.filter(market__in=self.visible_markets()).select_related("drug", "market")
-        if self.action == "retrieve":
+        if self.action != "list":
             queryset = queryset.prefetch_related("interactions", "safety_statements", "data_gaps")
         return queryset.order_by("drug__name", "market__code", "id")
 
     def get_serializer_class(self) -> type[out.DossierSerializer]:
-        return out.DossierDetailSerializer if self.action == "retrieve" else out.DossierSerializer
+        return out.DossierSerializer if self.action == "list" else out.DossierDetailSerializer
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        dossier = self.get_object()
+        fields, reason = self.body(request, out.DossierUpdateInput)
+        with transaction.atomic():
+            locked = self.write_locked(Dossier, dossier.pk)
+            curation.dossier_update(
+                dossier_id=locked.pk, by=_user(request), expected_version=locked.version, reason=reason, **fields
+            )
+        updated = self.get_object()
+        return with_etag(Response(self.get_serializer(updated).data), updated)
 
 
-@extend_schema_view(**_examples("Lenalidomide for lupus", CANDIDATE_EXAMPLE))
+@extend_schema_view(
+    list=extend_schema(
+        examples=[OpenApiExample("Lenalidomide for lupus", value=CANDIDATE_EXAMPLE, response_only=True)]
+    ),
+    retrieve=extend_schema(
+        examples=[OpenApiExample("Lenalidomide for lupus", value=CANDIDATE_DETAIL_EXAMPLE, response_only=True)]
+    ),
+    partial_update=extend_schema(
+        summary="Edit the candidate's curated content (curators of its market)",
+        description="Evidence level, stage and recommended decision only before review (409 after); the status "
+        "moves through the workflow actions. A signed-off candidate edited here goes back for sign-off.",
+        request=out.CandidateUpdateInput,
+        responses={200: out.CandidateDetailSerializer},
+        parameters=[IF_MATCH_PARAMETER],
+        examples=[
+            OpenApiExample("Edit", value=CANDIDATE_UPDATE_EXAMPLE, request_only=True),
+            OpenApiExample("Edited", value=CANDIDATE_DETAIL_EXAMPLE, response_only=True, status_codes=["200"]),
+        ],
+    ),
+)
 @extend_schema(tags=["candidates"])
-class CandidateViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
+class CandidateViewSet(
+    VersionedWriteMixin, VisibleMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Predicted indications under review. Filters, search and ordering as on the candidate list page."""
 
     filterset_class = CandidateFilter
@@ -312,19 +504,49 @@ class CandidateViewSet(ETagMixin, VisibleMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["txgnn_score", "txgnn_rank", "updated_at", "disease", "evidence_level", "status"]
 
     def get_queryset(self) -> QuerySet[Candidate]:
-        queryset = Candidate.objects.filter(dossier__market__in=self.visible_markets()).select_related(
-            "dossier__drug", "dossier__market"
-        )
-        if self.action == "retrieve":
-            queryset = queryset.prefetch_related(
+        user = self.request.user
+        if self.action == "list":
+            # The page's selector: the user's markets, "new since last review" counts, unscored last.
+            return candidate_list_for(user)
+        # user.pk is None only while the schema is generated (no request user): nobody's visits then.
+        visits = CandidateVisit.objects.filter(user_id=user.pk or 0, candidate=OuterRef("pk"))
+        seen_at = visits.values("seen_at")[:1]
+        return (
+            candidates_visible_to(user)
+            .select_related("dossier__drug", "dossier__market")
+            .annotate(new_evidence=new_evidence_count(user), evidence_seen_at=Subquery(seen_at))
+            .prefetch_related(
                 "conditions",
                 _links("trial_links", CandidateTrial, "trial"),
                 _links("publication_links", CandidatePublication, "publication"),
             )
-        return queryset.order_by(BY_SCORE, "id")  # unscored last, as on the page
+        )
 
     def get_serializer_class(self) -> type[out.CandidateSerializer]:
-        return out.CandidateDetailSerializer if self.action == "retrieve" else out.CandidateSerializer
+        return out.CandidateListSerializer if self.action == "list" else out.CandidateDetailSerializer
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.detail_response(self.get_object())
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        candidate = self.get_object()
+        fields, reason = self.body(request, out.CandidateUpdateInput)
+        with transaction.atomic():
+            locked = self.write_locked(Candidate, candidate.pk)
+            try:
+                curation.candidate_update(
+                    candidate_id=locked.pk, by=_user(request), expected_version=locked.version, reason=reason, **fields
+                )
+            except DjangoValidationError as exc:
+                if set(fields) - set(curation.curatable_candidate_fields(locked)):
+                    raise Conflict(" ".join(exc.messages)) from exc  # decided by review in this status
+                raise
+        return self.detail_response(self.get_object())
+
+    def detail_response(self, candidate: Candidate) -> Response:
+        """The candidate in full, with the evidence changes that are new to the user, and its ETag."""
+        candidate.new_changes = refresh_panel_for(self.request.user, candidate).new_changes  # type: ignore[attr-defined]
+        return with_etag(Response(self.get_serializer(candidate).data), candidate)
 
 
 def _links(name: str, model: type[CandidateTrial] | type[CandidatePublication], target: str) -> Prefetch:

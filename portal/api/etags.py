@@ -11,10 +11,20 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from django.utils.http import parse_etags
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portal.api.errors import PreconditionFailed
+
+IF_MATCH_PARAMETER = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description='The ETag of your last read of the object (the candidate for its evidence), e.g. "6". If it '
+    "changed since, nothing is written (412). Without it the write applies to the current version.",
+)
 
 
 class Versioned(Protocol):

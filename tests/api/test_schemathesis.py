@@ -42,8 +42,8 @@ def _data(people: Personas, candidate: Candidate) -> dict[str, int]:
         market=market, drug=dossier.drug, disease="X", score=0.4, imported_at=timezone.now()
     )
     trial, publication = make_trial(), make_publication()
-    CandidateTrial.objects.create(candidate=candidate, trial=trial)
-    CandidatePublication.objects.create(candidate=candidate, publication=publication)
+    trial_link = CandidateTrial.objects.create(candidate=candidate, trial=trial)
+    publication_link = CandidatePublication.objects.create(candidate=candidate, publication=publication)
     services.comment_add(candidate_id=candidate.pk, by=people.curator, body="@viewer see the label")
     to_in_review(candidate, people)
     vote(candidate, people.reviewer1)
@@ -56,6 +56,8 @@ def _data(people: Personas, candidate: Candidate) -> dict[str, int]:
         "predictions": prediction.pk,
         "trials": trial.pk,
         "publications": publication.pk,
+        "trial-links": trial_link.pk,
+        "publication-links": publication_link.pk,
         "conditions": condition.pk,
         "audit-events": AuditEvent.objects.latest("id").pk,
     }
@@ -129,4 +131,8 @@ def test_live_schema_has_no_server_errors_and_conforms(
         "GET /api/v1/candidates/{id}/reviews/",
         "GET /api/v1/dossiers/{id}/export.{fmt}",
         "POST /api/v1/candidates/{id}/comments/",
+        "PATCH /api/v1/dossiers/{id}/",
+        "POST /api/v1/trial-links/{id}/curate/",
+        "POST /api/v1/publication-links/{id}/curate/",
+        "POST /api/v1/candidates/{id}/evidence-seen/",
     } <= succeeded
