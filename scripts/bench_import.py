@@ -2,11 +2,12 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal python scripts/bench_import.py --rows 2200000
 
-Creates a fresh database (default `portal_bench`, on the server DATABASE_URL names), migrates it,
+Creates a fresh database (default `portal_bench_<pid>`, on the server DATABASE_URL names), migrates it,
 generates a synthetic TxGNN score CSV of N rows (about N/300 drugs, 300 diseases each), then times
   1. a fresh import, 2. a re-import of the same file (must change nothing),
   3. `COPY` of the same file into an unindexed table: the physical limit.
-The scratch database is dropped at the end; real data is never touched.
+The scratch database is dropped at the end, also after Ctrl-C or SIGTERM; real data is never touched, and
+the name is per run, so that two benchmarks at once (or an existing database) are never dropped by another.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import io
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -37,17 +39,25 @@ KINDS = ["carcinoma", "fibrosis", "syndrome", "disease", "insufficiency", "dystr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_200_000)
-    parser.add_argument("--database", default="portal_bench", help="Scratch database, created and dropped.")
+    parser.add_argument(
+        "--database",
+        default=f"portal_bench_{os.getpid()}",
+        help="Scratch database, created and dropped; must not exist yet (default: portal_bench_<pid>).",
+    )
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
-        sys.exit("bench_import needs PostgreSQL: set DATABASE_URL=postgres://user@host:port/db (SQLite has no COPY).")
+        sys.exit(NEEDS_POSTGRES.format(found=f"DATABASE_URL is {url!r}" if url else "DATABASE_URL is not set"))
     if args.rows < DISEASES_PER_DRUG:
         sys.exit(f"--rows must be at least {DISEASES_PER_DRUG}")
     scratch = _scratch_url(url, args.database)
-    _create_database(url, args.database)
+    # SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so that the finally below drops the scratch database.
+    signal.signal(signal.SIGTERM, _interrupt)
+    created = False
     try:
+        _create_database(url, args.database)
+        created = True
         with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
             path = Path(tmp) / f"bench-{args.rows}.csv"
             started = time.perf_counter()
@@ -55,8 +65,39 @@ def main() -> None:
             size = path.stat().st_size / 1e6
             print(f"generated {args.rows:,} rows ({size:.0f} MB) in {time.perf_counter() - started:.1f} s")
             _run(scratch, path, args.rows)
+    except KeyboardInterrupt:
+        sys.exit("interrupted")
     finally:
-        _drop_database(url, args.database)
+        if created:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _close_django_connections()
+            _drop_database(url, args.database)
+            print(f"dropped the scratch database {args.database}", file=sys.stderr)
+
+
+NEEDS_POSTGRES = """bench_import needs PostgreSQL (SQLite has no COPY), and {found}.
+Point DATABASE_URL at any database of a PostgreSQL server; a scratch database is created beside it and dropped:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make bench-import N=2200000
+
+or, without make:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python scripts/bench_import.py --rows 2200000
+
+(pg_isready -h 127.0.0.1 -p 5432 says whether a server answers there.)"""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _close_django_connections() -> None:
+    """Close the connection the imports used, if Django was set up, so that the database can be dropped."""
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
 
 
 def _scratch_url(url: str, database: str) -> str:
@@ -71,12 +112,16 @@ def _admin(url: str) -> psycopg.Connection:
 
 
 def _create_database(url: str, database: str) -> None:
+    """Create the scratch database; refuse a name that exists, which may be another run's or real data."""
     with _admin(url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        except psycopg.errors.DuplicateDatabase:
+            sys.exit(f"database {database} already exists: choose another --database (it is created and dropped)")
 
 
 def _drop_database(url: str, database: str) -> None:
+    """Drop the scratch database this run created; FORCE ends a connection an interrupted import left."""
     with _admin(url) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
