@@ -340,7 +340,25 @@ class ImportCreateApi(APIView):
         request={"multipart/form-data": ImportCreateInput},
         responses={202: ImportJobOutput},
         examples=[
-            OpenApiExample("Queued", value={**JOB_EXAMPLE, "status": "running", "errors": []}, response_only=True)
+            OpenApiExample(
+                "Upload predictions",
+                value={"file": "predictions-IN.csv.gz", "kind": "predictions", "market": "IN"},
+                request_only=True,
+                media_type="multipart/form-data",
+                description="`file` is the file's bytes, sent as a multipart file part.",
+            ),
+            OpenApiExample(
+                "Queued",
+                value={
+                    **JOB_EXAMPLE,
+                    "status": "running",
+                    "progress": {"state": "queued", "percent": 0},
+                    "errors": [],
+                    "finished_at": None,
+                },
+                response_only=True,
+                status_codes=["202"],
+            ),
         ],
         summary="Upload a dossier report or prediction CSV",
         description="Curators of the market only. Answers 202 with the job; poll its `url` for progress.",

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -59,12 +59,74 @@ class RefreshRunSerializer(serializers.ModelSerializer[RefreshRun]):
         read_only_fields = fields
 
 
+REQUEST_ID = "3f1c9a52-8e0b-4c1e-9d2a-5b7e6f4a1c20"
+RUN_EXAMPLE = {
+    "id": 77,
+    "request_id": REQUEST_ID,
+    "candidate": 42,
+    "drug": None,
+    "source": "clinicaltrials",
+    "query": "https://clinicaltrials.gov/api/v2/studies?query.cond=Lupus&query.intr=Lenalidomide&pageSize=100",
+    "params": {"query.cond": "Lupus", "query.intr": "Lenalidomide"},
+    "status": "success",
+    "total_hits": 3,
+    "new_count": 1,
+    "changed_count": 1,
+    "unchanged_count": 1,
+    "error": "",
+    "created_at": "2026-03-04T02:15:00Z",
+    "started_at": "2026-03-04T02:16:38Z",
+    "finished_at": "2026-03-04T02:16:40Z",
+}
+FAILED_RUN_EXAMPLE = {
+    **RUN_EXAMPLE,
+    "id": 78,
+    "candidate": None,
+    "drug": 7,
+    "source": "openfda",
+    "query": "https://api.fda.gov/drug/label.json?search=openfda.generic_name%3A%22lenalidomide%22&limit=1",
+    "params": {"search": 'openfda.generic_name:"lenalidomide"'},
+    "status": "error",
+    "total_hits": None,
+    "new_count": 0,
+    "changed_count": 0,
+    "unchanged_count": 0,
+    "error": "openFDA answered 503 three times; nothing was changed.",
+}
+QUEUED_RUN_EXAMPLE = {
+    **RUN_EXAMPLE,
+    "status": "pending",
+    "total_hits": None,
+    "new_count": 0,
+    "changed_count": 0,
+    "unchanged_count": 0,
+    "started_at": None,
+    "finished_at": None,
+}
+
+
 class RefreshRunFilter(django_filters.FilterSet):
     class Meta:
         model = RefreshRun
         fields = ["candidate", "drug", "request_id", "source", "status"]
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="The query log of the candidates and drugs you see, newest first",
+        examples=[
+            OpenApiExample("A trial query", value=RUN_EXAMPLE, response_only=True),
+            OpenApiExample("A failed label query", value=FAILED_RUN_EXAMPLE, response_only=True),
+        ],
+    ),
+    retrieve=extend_schema(
+        summary="One query-log row",
+        examples=[
+            OpenApiExample("A trial query", value=RUN_EXAMPLE, response_only=True),
+            OpenApiExample("A failed label query", value=FAILED_RUN_EXAMPLE, response_only=True),
+        ],
+    ),
+)
 @extend_schema(tags=["evidence"])
 class RefreshRunViewSet(viewsets.ReadOnlyModelViewSet[RefreshRun]):
     """Query-log rows of evidence refreshes, newest first."""
@@ -84,7 +146,30 @@ class RefreshAcceptedSerializer(serializers.Serializer[Any]):
 class CandidateRefreshApi(APIView):
     """Queue a refresh of one candidate's evidence and of its drug's label and RxNorm id."""
 
-    @extend_schema(tags=["evidence"], request=None, responses={202: RefreshAcceptedSerializer})
+    @extend_schema(
+        tags=["evidence"],
+        summary="Queue a refresh of the candidate's evidence (curators of its market)",
+        description="Answers 202 with the request id and its runs; poll `GET /refresh-runs/?request_id=…`. "
+        "A refresh of the candidate already running is returned instead of a second one.",
+        request=None,
+        responses={202: RefreshAcceptedSerializer},
+        examples=[
+            OpenApiExample(
+                "Queued",
+                value={
+                    "request_id": REQUEST_ID,
+                    "runs": [
+                        QUEUED_RUN_EXAMPLE,
+                        {**QUEUED_RUN_EXAMPLE, "id": 78, "source": "pubmed", "query": "", "params": {}},
+                        {**QUEUED_RUN_EXAMPLE, "id": 79, "candidate": None, "drug": 7, "source": "rxnav"},
+                        {**QUEUED_RUN_EXAMPLE, "id": 80, "candidate": None, "drug": 7, "source": "openfda"},
+                    ],
+                },
+                response_only=True,
+                status_codes=["202"],
+            )
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         candidate = candidate_get_for(request.user, pk)
         user = request.user
