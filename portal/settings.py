@@ -239,6 +239,12 @@ SOURCES_MAX_TOTAL_WAIT = env_float("SOURCES_MAX_TOTAL_WAIT", 120.0)
 SOURCES_RATE_LIMIT_MAX_WAIT = env_float("SOURCES_RATE_LIMIT_MAX_WAIT", 60.0)
 CLINICALTRIALS_BASE_URL = env_str("CLINICALTRIALS_BASE_URL", "https://clinicaltrials.gov/api/v2").rstrip("/")
 CLINICALTRIALS_RATE_LIMIT = env_rate("CLINICALTRIALS_RATE_LIMIT", "50/min")
+# Caps on what one refresh reads (a run stopped by a cap is "partial", with the counts): pages of 100 studies,
+# PubMed ids (esearch paged 500 at a time; NCBI serves at most 10,000 of a search).
+CLINICALTRIALS_MAX_PAGES = env_int("CLINICALTRIALS_MAX_PAGES", 50, minimum=1)
+PUBMED_MAX_RECORDS = env_int("PUBMED_MAX_RECORDS", 1000, minimum=1)
+if PUBMED_MAX_RECORDS > 10000:
+    raise ImproperlyConfigured(f"PUBMED_MAX_RECORDS={PUBMED_MAX_RECORDS}: NCBI serves at most 10000 ids of a search.")
 NCBI_EUTILS_BASE_URL = env_str("NCBI_EUTILS_BASE_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils").rstrip("/")
 NCBI_API_KEY = env_str("NCBI_API_KEY")
 NCBI_RATE_LIMIT = env_rate("NCBI_RATE_LIMIT", "10/s" if NCBI_API_KEY else "3/s")

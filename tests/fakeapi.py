@@ -16,7 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -103,20 +103,24 @@ class Seen:
         return {key: values[0] for key, values in self.query.items()}
 
 
+# Builds a reply from the request's query parameters (first value of each), e.g. a page chosen by retstart.
+Answer = Callable[[Mapping[str, str]], Reply]
+
+
 @dataclass
 class _Route:
     path: str
     query: Mapping[str, str]
-    replies: list[Reply]
+    replies: list[Reply | Answer]
     served: int = 0
 
     def matches(self, path: str, params: Mapping[str, str]) -> bool:
         return path == self.path and all(params.get(k) == v for k, v in self.query.items())
 
-    def next_reply(self) -> Reply:
+    def next_reply(self, params: Mapping[str, str]) -> Reply:
         reply = self.replies[min(self.served, len(self.replies) - 1)]
         self.served += 1
-        return reply
+        return reply if isinstance(reply, Reply) else reply(params)
 
 
 class FakeApi:
@@ -143,8 +147,11 @@ class FakeApi:
         self._server.shutdown()
         self._server.server_close()
 
-    def route(self, path: str, *replies: Reply, query: Mapping[str, str] | None = None) -> None:
-        """Serve `replies` in order at `path` (last one repeats); `query` narrows the route to those params."""
+    def route(self, path: str, *replies: Reply | Answer, query: Mapping[str, str] | None = None) -> None:
+        """Serve `replies` in order at `path` (last one repeats); `query` narrows the route to those params.
+
+        A reply may be a function of the request's parameters (`Answer`), for answers that depend on them.
+        """
         assert replies, "a route needs at least one reply"
         with self._lock:
             self._routes.append(_Route(path=path, query=dict(query or {}), replies=list(replies)))
@@ -163,7 +170,7 @@ class FakeApi:
                 return json_reply({"error": f"fakeapi: no route for {path}"}, status=404)
             # the most specific route wins (most query constraints), then the latest added
             best = max(reversed(candidates), key=lambda r: len(r.query))
-            return best.next_reply()
+            return best.next_reply(seen.params)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self

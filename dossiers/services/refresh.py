@@ -17,8 +17,10 @@ What a refresh writes:
   about warnings and contraindications. RxNorm fills or corrects `Drug.rxcui`.
 - Significant changes: a new Phase 3 trial, a trial stopped for safety, a new boxed warning (a boxed
   warning that appears or changes after the label was first retrieved).
-A malformed, failed or rate-limited query marks that run "error" (or "not queried" when the request was
-never sent) with its message; nothing stored is changed by it.
+A malformed, failed or rate-limited query marks that run "error" (or "not queried" when no request of it
+was sent) with its message; nothing stored is changed by it. A query that read fewer records than the
+source reported (a page cap: CLINICALTRIALS_MAX_PAGES, PUBMED_MAX_RECORDS; or fewer records than asked
+for) applies what it read and ends "partial", its message saying "read N of M" and why: never "success".
 
 Database writes name the run in `reviews.reason` (and the acting curator in `reviews.actor_id`), so
 the PostgreSQL audit triggers record them without this app importing `reviews`.
@@ -81,7 +83,6 @@ SOURCE_LABELS = {
 }
 # Candidates the nightly refresh keeps current: all but those set aside.
 CLOSED_STATUSES = (Candidate.Status.DEPRIORITIZED, Candidate.Status.CLEARED)
-PUBMED_RETMAX = 100
 TRIAL_PAGE_SIZE = 100
 # Registry fields whose change is news; the others are only filled when blank.
 TRIAL_TRACKED = ("status", "why_stopped", "phase", "enrollment", "has_results", "completion_date", "last_update")
@@ -270,6 +271,8 @@ class Subject:
 
 
 UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING)
+# A candidate counts as refreshed when each query ended so: a partial run applied what it read.
+REFRESHED = (RunStatus.SUCCESS, RunStatus.EMPTY, RunStatus.PARTIAL)
 
 
 def refresh_dispatch_claim(*, batch: int) -> list[Subject]:
@@ -342,12 +345,18 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A source's answer: the query URL, its parameters, the reported total and the parsed records."""
+    """A source's answer: the query URL, its parameters, the reported total and the parsed records.
+
+    `read` counts the records read; `partial` says why not every record the source reported was read
+    (a page cap, fewer records than asked for), "" when nothing is missing.
+    """
 
     query: str
     params: dict[str, Any]
     total_hits: int | None
     records: Any
+    read: int | None = None
+    partial: str = ""
 
 
 @dataclass(frozen=True)
@@ -382,7 +391,8 @@ def _finish(run: RefreshRun, status: str, *, error: str = "", fetched: Fetched |
     run.status, run.error, run.finished_at = status, error, timezone.now()
     if fetched is not None:
         run.query, run.params, run.total_hits = fetched.query, fetched.params, fetched.total_hits
-    fields = ["status", "error", "finished_at", "query", "params", "total_hits"]
+        run.read_count = fetched.read
+    fields = ["status", "error", "finished_at", "query", "params", "total_hits", "read_count"]
     run.save(update_fields=[*fields, "new_count", "changed_count", "unchanged_count"])
 
 
@@ -415,7 +425,10 @@ def _execute(run: RefreshRun, job: Job) -> RefreshRun:
             locked.new_count, locked.changed_count = outcome.new, outcome.changed
             locked.unchanged_count = outcome.unchanged
             empty = not outcome.new and not outcome.changed and not outcome.unchanged
-            _finish(locked, RunStatus.EMPTY if empty else RunStatus.SUCCESS, fetched=fetched)
+            if fetched.partial:  # what was read is applied, and the log says what was not
+                _finish(locked, RunStatus.PARTIAL, error=_partial_note(fetched), fetched=fetched)
+            else:
+                _finish(locked, RunStatus.EMPTY if empty else RunStatus.SUCCESS, fetched=fetched)
             for change in outcome.changes:
                 change.refresh_run = locked
             EvidenceChange.objects.bulk_create(outcome.changes)
@@ -429,6 +442,11 @@ def _execute(run: RefreshRun, job: Job) -> RefreshRun:
         if isinstance(exc, RERAISED):
             raise
         return run
+
+
+def _partial_note(fetched: Fetched) -> str:
+    total = "?" if fetched.total_hits is None else fetched.total_hits
+    return f"partial: read {fetched.read} of {total} — {fetched.partial}"
 
 
 def _finish_failed(run: RefreshRun, exc: Exception, sent: list[str], *, fetched: Fetched | None = None) -> None:
@@ -525,7 +543,7 @@ def candidate_refresh(*, candidate_id: int, request_id: uuid.UUID) -> list[Refre
     candidate = Candidate.objects.select_related("dossier__drug").get(pk=candidate_id)
     drug, disease = candidate.dossier.drug.name, candidate.disease
     runs = _run_jobs(request_id, [_trials_job(drug, disease), _papers_job(drug, disease)], candidate=candidate)
-    if runs and all(r.status in (RunStatus.SUCCESS, RunStatus.EMPTY) for r in runs):
+    if runs and all(r.status in REFRESHED for r in runs):
         Candidate.objects.filter(pk=candidate.pk).update(evidence_refreshed_at=timezone.now())
     return runs
 
@@ -569,7 +587,16 @@ def _trials_job(drug: str, disease: str) -> Job:
 
     def fetch() -> Fetched:
         search = clinicaltrials.search_studies(condition=disease, intervention=drug, page_size=TRIAL_PAGE_SIZE)
-        return Fetched(query=search.url, params=params, total_hits=search.total_count, records=search.trials)
+        read, total = len({t.nct_id for t in search.trials}), search.total_count
+        if not search.complete:
+            partial = f"paging stopped at the cap of {search.pages} pages (CLINICALTRIALS_MAX_PAGES)"
+        elif total is not None and read < total:
+            partial = f"the registry listed {read} of the {total} studies it counted"
+        else:
+            partial = ""
+        return Fetched(
+            query=search.url, params=params, total_hits=total, records=search.trials, read=read, partial=partial
+        )
 
     return Job(Source.CLINICALTRIALS, query, params, fetch, _apply_trials)
 
@@ -753,18 +780,39 @@ def _changes_for_trial_links(
 
 def _papers_job(drug: str, disease: str) -> Job:
     term = pubmed.drug_disease_term(drug, disease)
-    params: dict[str, Any] = {"db": "pubmed", "term": term, "retmax": PUBMED_RETMAX}
+    params: dict[str, Any] = {"db": "pubmed", "term": term, "retmax": pubmed.ESEARCH_PAGE}
     query = transport.query_url(f"{settings.NCBI_EUTILS_BASE_URL}/esearch.fcgi", params)
     return Job(Source.PUBMED, query, params, lambda: _fetch_papers(term, params), _apply_papers)
 
 
 def _fetch_papers(term: str, params: dict[str, Any]) -> Fetched:
-    search = pubmed.esearch(term=term, retmax=PUBMED_RETMAX)
+    """Every PMID of the search (paged, up to PUBMED_MAX_RECORDS), their summaries, and abstracts not stored yet."""
+    cap = settings.PUBMED_MAX_RECORDS
+    search = pubmed.esearch_all(term=term, max_ids=cap)
     summaries = pubmed.esummary(ids=search.ids) if search.ids else []
     known = set(Publication.objects.filter(pmid__in=search.ids).exclude(abstract="").values_list("pmid", flat=True))
     missing = [s.pmid for s in summaries if s.pmid not in known]
-    abstracts = {a.pmid: a.abstract for a in pubmed.efetch(ids=missing)} if missing else {}
-    return Fetched(query=search.url, params=params, total_hits=search.count, records=(summaries, abstracts))
+    articles = pubmed.efetch(ids=missing) if missing else []
+    abstracts = {a.pmid: a.abstract for a in articles}
+    gaps = []
+    if len(search.ids) < search.count:
+        if len(search.ids) >= cap:
+            gaps.append(f"PubMed found {search.count}, the first {cap} are read (PUBMED_MAX_RECORDS)")
+        else:
+            gaps.append(f"esearch listed {len(search.ids)} of the {search.count} PMIDs it counted")
+    if len(summaries) < len(search.ids):
+        gaps.append(f"esummary returned {len(summaries)} of {len(search.ids)} records (withdrawn or unknown PMIDs)")
+    fetched_abstracts = sum(1 for pmid in missing if pmid in abstracts)
+    if fetched_abstracts < len(missing):
+        gaps.append(f"efetch returned {fetched_abstracts} of {len(missing)} records, so some abstracts are missing")
+    return Fetched(
+        query=search.url,
+        params=params,
+        total_hits=search.count,
+        records=(summaries, abstracts),
+        read=len(summaries),
+        partial="; ".join(gaps),
+    )
 
 
 def study_type(publication_types: Sequence[str]) -> str:

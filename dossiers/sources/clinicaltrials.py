@@ -32,7 +32,6 @@ SAFETY_WORDS = re.compile(
     re.IGNORECASE,
 )
 NEGATIONS = frozenset({"not", "no", "non", "unrelated", "without", "nor"})
-MAX_PAGES = 50
 
 
 def is_safety_stop(overall_status: str, why_stopped: str) -> bool:
@@ -83,11 +82,16 @@ class TrialPage:
 
 @dataclass(frozen=True)
 class TrialSearch:
-    """Every trial of a search, with the total the registry reported and the URL of the first page."""
+    """The trials of a search, the total the registry reported and the URL of the first page.
+
+    `complete` is False when the page cap (CLINICALTRIALS_MAX_PAGES) stopped the paging with pages left.
+    """
 
     trials: tuple[TrialRecord, ...]
     total_count: int | None
     url: str
+    complete: bool = True
+    pages: int = 1
 
 
 def parse_study(payload: Payload, study: Any) -> TrialRecord:
@@ -134,14 +138,20 @@ def _page(payload: Payload) -> TrialPage:
     )
 
 
-def iter_pages(*, condition: str, intervention: str = "", page_size: int = 100) -> Iterator[TrialPage]:
-    """Yield the pages of a search, following nextPageToken; a repeated token is malformed."""
+def iter_pages(
+    *, condition: str, intervention: str = "", page_size: int = 100, max_pages: int | None = None
+) -> Iterator[TrialPage]:
+    """Yield the pages of a search, following nextPageToken, at most `max_pages` (default: the setting).
+
+    A repeated token is malformed. The last page yielded still has its `next_page_token` when the cap
+    stopped the paging.
+    """
     params: dict[str, str | int] = {"query.cond": condition, "pageSize": page_size, "countTotal": "true"}
     params["fields"] = FIELDS
     if intervention:
         params["query.intr"] = intervention
     seen: set[str] = set()
-    for _ in range(MAX_PAGES):
+    for _ in range(max_pages or settings.CLINICALTRIALS_MAX_PAGES):
         payload = transport.get_json(SOURCE, f"{settings.CLINICALTRIALS_BASE_URL}/studies", params=params)
         page = _page(payload)
         yield page
@@ -153,19 +163,24 @@ def iter_pages(*, condition: str, intervention: str = "", page_size: int = 100) 
         params["pageToken"] = page.next_page_token
 
 
-def search_studies(*, condition: str, intervention: str = "", page_size: int = 100) -> TrialSearch:
-    """Return every study matching condition and intervention (up to MAX_PAGES pages)."""
+def search_studies(
+    *, condition: str, intervention: str = "", page_size: int = 100, max_pages: int | None = None
+) -> TrialSearch:
+    """Return the studies matching condition and intervention, up to `max_pages` pages (`complete` says if all)."""
     trials: list[TrialRecord] = []
     total: int | None = None
-    for number, page in enumerate(iter_pages(condition=condition, intervention=intervention, page_size=page_size)):
-        if number == 0:
+    complete, pages = True, 0
+    for page in iter_pages(condition=condition, intervention=intervention, page_size=page_size, max_pages=max_pages):
+        if pages == 0:
             total = page.total_count
+        pages += 1
         trials.extend(page.trials)
+        complete = page.next_page_token is None
     url = transport.query_url(
         f"{settings.CLINICALTRIALS_BASE_URL}/studies",
         {"query.cond": condition, "query.intr": intervention, "pageSize": page_size},
     )
-    return TrialSearch(trials=tuple(trials), total_count=total, url=url)
+    return TrialSearch(trials=tuple(trials), total_count=total, url=url, complete=complete, pages=pages)
 
 
 def get_study(nct_id: str) -> TrialRecord:

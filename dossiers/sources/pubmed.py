@@ -20,11 +20,13 @@ from dossiers.sources.transport import Payload, need, opt, texts
 SOURCE = "pubmed"
 # NCBI asks for POST above ~200 ids; we stay under it by batching GETs.
 BATCH = 200
+# Ids per esearch page (NCBI allows up to 10,000 per request, and retstart + retmax up to 10,000).
+ESEARCH_PAGE = 500
 
 
 @dataclass(frozen=True)
 class PubMedSearch:
-    """The total hit count PubMed reported and the first `retmax` PMIDs."""
+    """The total hit count PubMed reported and the PMIDs read (the first `retmax`, or all pages read)."""
 
     count: int
     ids: tuple[str, ...]
@@ -112,6 +114,27 @@ def esearch(*, term: str, retmax: int = 100, retstart: int = 0) -> PubMedSearch:
         ids=tuple((e.text or "").strip() for e in id_list.findall("Id")),
         query_translation=(translation.text or "").strip() if translation is not None else "",
         url=payload.url,
+    )
+
+
+def esearch_all(*, term: str, max_ids: int, page_size: int | None = None) -> PubMedSearch:
+    """Page esearch with retstart until every PMID PubMed counted is read or `max_ids` are.
+
+    Paging also stops when a page adds no PMID not read before (PubMed listed fewer than it counted): the
+    caller compares `len(ids)` with `count` to tell a complete search from a partial one.
+    """
+    page_size = page_size or ESEARCH_PAGE
+    first = esearch(term=term, retmax=min(page_size, max_ids), retstart=0)
+    ids = list(dict.fromkeys(first.ids))
+    while len(ids) < min(first.count, max_ids):
+        page = esearch(term=term, retmax=min(page_size, max_ids - len(ids)), retstart=len(ids))
+        known = set(ids)
+        new = [i for i in dict.fromkeys(page.ids) if i not in known]
+        if not new:
+            break
+        ids.extend(new)
+    return PubMedSearch(
+        count=first.count, ids=tuple(ids[:max_ids]), query_translation=first.query_translation, url=first.url
     )
 
 
@@ -240,8 +263,26 @@ def _article(payload: Payload, record: ET.Element) -> ArticleAbstract:
     )
 
 
+def _book(payload: Payload, record: ET.Element) -> ArticleAbstract:
+    """A book chapter (PubmedBookArticle): its PMID, title and abstract only."""
+    document = record.find("BookDocument")
+    if document is None:
+        raise payload.malformed("a <PubmedBookArticle> lacks BookDocument")
+    return ArticleAbstract(
+        pmid=_text(payload, document, "PMID"),
+        title=_inner_text(document.find("ArticleTitle")) or _inner_text(document.find("Book/BookTitle")),
+        abstract=_abstract(document),
+        journal="",
+        year=_year(document.findtext("Book/PubDate/Year") or ""),
+        publication_types=tuple((t.text or "").strip() for t in document.findall("PublicationType")),
+        authors=tuple(_author(a) for a in document.findall("AuthorList/Author")),
+        doi="",
+        trial_ids=(),
+    )
+
+
 def efetch(*, ids: Sequence[str]) -> list[ArticleAbstract]:
-    """Fetch full PubMed records (XML) for abstracts; book records (PubmedBookArticle) are left out."""
+    """Fetch full PubMed records (XML) for abstracts: articles, and book chapters (PMID, title, abstract)."""
     articles: list[ArticleAbstract] = []
     for batch in _batches(ids):
         payload = transport.get_xml(
@@ -250,4 +291,5 @@ def efetch(*, ids: Sequence[str]) -> list[ArticleAbstract]:
         if payload.body.tag != "PubmedArticleSet":
             raise payload.malformed(f"root element is <{payload.body.tag}>, expected <PubmedArticleSet>")
         articles.extend(_article(payload, record) for record in payload.body.findall("PubmedArticle"))
+        articles.extend(_book(payload, record) for record in payload.body.findall("PubmedBookArticle"))
     return articles

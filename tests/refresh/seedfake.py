@@ -9,6 +9,7 @@ five PMIDs of `pubmed-esearch-lenalidomide-aml.handmade.xml` plus two PMIDs the 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -18,6 +19,7 @@ from tests.fakeapi import (
     EUTILS,
     OPENFDA_LABEL,
     RXCUI,
+    Answer,
     FakeApi,
     Reply,
     file_reply,
@@ -44,14 +46,35 @@ PAPERS = {
 }
 
 
-def esearch_xml(pmids: list[str], count: int | None = None) -> str:
+def esearch_xml(pmids: list[str], count: int | None = None, retstart: int = 0) -> str:
     ids = "".join(f"<Id>{p}</Id>" for p in pmids)
     total = len(pmids) if count is None else count
     return (
         '<?xml version="1.0" encoding="UTF-8" ?>\n'
-        f"<eSearchResult><Count>{total}</Count><RetMax>{len(pmids)}</RetMax><RetStart>0</RetStart>"
+        f"<eSearchResult><Count>{total}</Count><RetMax>{len(pmids)}</RetMax><RetStart>{retstart}</RetStart>"
         f"<IdList>{ids}</IdList><QueryTranslation>lenalidomide AND myeloid leukemia</QueryTranslation></eSearchResult>"
     )
+
+
+def paged_esearch(pmids: list[str], *, count: int | None = None) -> Answer:
+    """esearch over `pmids` honouring retstart and retmax, reporting `count` hits (default: all of them)."""
+
+    def answer(params: Mapping[str, str]) -> Reply:
+        start, size = int(params.get("retstart", 0)), int(params.get("retmax", 20))
+        page = pmids[start : start + size]
+        return raw_reply(esearch_xml(page, len(pmids) if count is None else count, start), content_type="text/xml")
+
+    return answer
+
+
+def paged_esummary(params: Mapping[str, str]) -> Reply:
+    """esummary of whatever ids were asked for."""
+    return json_reply(esummary_json(params["id"].split(",")))
+
+
+def paged_efetch(params: Mapping[str, str]) -> Reply:
+    """efetch of whatever ids were asked for."""
+    return raw_reply(efetch_xml(params["id"].split(",")), content_type="text/xml")
 
 
 def esummary_json(pmids: list[str]) -> dict:
@@ -94,7 +117,7 @@ def route_seed(fake: FakeApi, *, pmids: list[str] | None = None, delay: float = 
         file_reply(handmade("ctgov-v2-studies-lenalidomide-aml-page2.handmade.json")),
         query={"pageToken": PAGE2_TOKEN},
     )
-    fake.route(f"{EUTILS}/esearch.fcgi", raw_reply(esearch_xml(pmids, 412), content_type="text/xml"))
+    fake.route(f"{EUTILS}/esearch.fcgi", raw_reply(esearch_xml(pmids), content_type="text/xml"))
     fake.route(f"{EUTILS}/esummary.fcgi", json_reply(esummary_json(pmids)))
     fake.route(f"{EUTILS}/efetch.fcgi", raw_reply(efetch_xml(pmids), content_type="text/xml"))
     fake.route(OPENFDA_LABEL, file_reply(handmade("openfda-label-lenalidomide.handmade.json")))

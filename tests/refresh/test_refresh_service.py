@@ -90,7 +90,7 @@ def test_seed_refresh_adds_suggestions_with_provenance_and_fills_the_label(seed:
     assert (seed_trial.origin, seed_trial.status, seed_trial.enrollment) == ("import", "Completed", 88)
 
     papers = log["pubmed"]
-    assert (papers.total_hits, papers.new_count, papers.unchanged_count) == (412, 2, 5)
+    assert (papers.total_hits, papers.read_count, papers.new_count, papers.unchanged_count) == (7, 7, 2, 5)
     for pmid in NEW_PMIDS:
         link = CandidatePublication.objects.get(candidate=seed, publication__pmid=pmid)
         assert link.curation_status == CurationStatus.SUGGESTED and link.origin_name == "PubMed"

@@ -217,3 +217,14 @@ def test_a_malformed_nct_id_is_refused_before_any_request(fakeapi: FakeApi) -> N
 )
 def test_safety_stop_keyword_rule(status: str, why: str, expected: bool) -> None:
     assert is_safety_stop(status, why) is expected
+
+
+def test_the_page_cap_stops_paging_and_says_the_search_is_incomplete(fakeapi: FakeApi) -> None:
+    fakeapi.route(CTGOV, file_reply(PAGE1))
+    fakeapi.route(CTGOV, file_reply(PAGE2), query={"pageToken": "NF0g5JGBlPMuwQY"})
+
+    capped = clinicaltrials.search_studies(condition="x", max_pages=1)
+    whole = clinicaltrials.search_studies(condition="x", max_pages=2)
+
+    assert (len(capped.trials), capped.complete, capped.pages) == (2, False, 1)
+    assert (len(whole.trials), whole.complete, whole.pages) == (3, True, 2)

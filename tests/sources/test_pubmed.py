@@ -1,10 +1,12 @@
 """PubMed E-utilities client against the real esearch/efetch recordings and a hand-made esummary."""
 
+from collections.abc import Mapping
+
 import pytest
 
 from dossiers.sources import pubmed
 from dossiers.sources.errors import MalformedResponse, SourceError
-from tests.fakeapi import EUTILS, FakeApi, file_reply, handmade, json_reply, raw_reply, recorded
+from tests.fakeapi import EUTILS, FakeApi, Reply, file_reply, handmade, json_reply, raw_reply, recorded
 
 ESEARCH = f"{EUTILS}/esearch.fcgi"
 ESUMMARY = f"{EUTILS}/esummary.fcgi"
@@ -207,3 +209,35 @@ def test_ids_are_batched_and_deduplicated(fakeapi: FakeApi, settings) -> None:
     first, second = fakeapi.seen(EFETCH)
     assert len(first.params["id"].split(",")) == 200
     assert second.params["id"].split(",") == [str(n) for n in range(201, 251)]
+
+
+def test_esearch_all_pages_with_retstart_up_to_the_cap(fakeapi: FakeApi) -> None:
+    ids = [str(n) for n in range(1, 8)]
+
+    def page(params: Mapping[str, str]) -> Reply:
+        start, size = int(params["retstart"]), int(params["retmax"])
+        found = "".join(f"<Id>{i}</Id>" for i in ids[start : start + size])
+        return raw_reply(
+            f"<eSearchResult><Count>7</Count><IdList>{found}</IdList></eSearchResult>", content_type="text/xml"
+        )
+
+    fakeapi.route(ESEARCH, page)
+
+    assert pubmed.esearch_all(term="x", max_ids=100, page_size=3).ids == tuple(ids)
+    assert [r.params["retstart"] for r in fakeapi.seen(ESEARCH)] == ["0", "3", "6"]
+    capped = pubmed.esearch_all(term="x", max_ids=5, page_size=3)
+    assert (capped.count, capped.ids) == (7, ("1", "2", "3", "4", "5"))
+    assert [r.params["retmax"] for r in fakeapi.seen(ESEARCH)[3:]] == ["3", "2"]
+
+
+def test_efetch_reads_book_chapters_too(fakeapi: FakeApi) -> None:
+    book = (
+        "<PubmedArticleSet><PubmedBookArticle><BookDocument><PMID>20301295</PMID>"
+        "<ArticleTitle>Lenalidomide</ArticleTitle><Abstract><AbstractText>A drug monograph.</AbstractText>"
+        "</Abstract></BookDocument></PubmedBookArticle></PubmedArticleSet>"
+    )
+    fakeapi.route(EFETCH, raw_reply(book, content_type="text/xml"))
+
+    (chapter,) = pubmed.efetch(ids=["20301295"])
+
+    assert (chapter.pmid, chapter.title, chapter.abstract) == ("20301295", "Lenalidomide", "A drug monograph.")
