@@ -8,13 +8,15 @@ done: a task redelivered after a worker died re-runs an unfinished run and never
 What a refresh writes:
 - Trials (ClinicalTrials.gov, by the candidate's disease and drug) and papers (PubMed, drug AND
   disease) it has not seen for the candidate arrive as SUGGESTED links with provenance (source, query
-  URL, retrieved_at). Links a curator included or excluded are never touched or deleted.
+  URL, retrieved_at). Links a curator included or excluded are never touched or deleted. The drug is
+  searched by any of its names (`search_names`: RxNorm's, its own, its synonyms), normalised by RxNorm
+  first; the run records the query as sent.
 - A known trial whose registry fields changed (status, why stopped, phase, enrollment, results posted,
   completion date, last update) is updated and every candidate linked to it gets an `EvidenceChange`.
   A blank field the registry fills is filled silently; curated text (title, summary) is never replaced.
 - The drug label (openFDA) becomes SafetyStatement rows per dossier of the drug (boxed warning,
   contraindications, warnings), kept apart from imported statements, and resolves the open data gap
-  about warnings and contraindications. RxNorm fills or corrects `Drug.rxcui`.
+  about warnings and contraindications. RxNorm fills or corrects `Drug.rxcui` and `Drug.rxnorm_name`.
 - Significant changes: a new Phase 3 trial, a trial stopped for safety, a new boxed warning (a boxed
   warning that appears or changes after the label was first retrieved).
 A malformed, failed or rate-limited query marks that run "error" (or "not queried" when no request of it
@@ -110,6 +112,7 @@ STATEMENT_KINDS = (
     (SafetyStatement.Kind.WARNING, "warnings_and_cautions"),
 )
 MAX_WEBHOOK_CHANGES = 100
+MAX_SYNONYMS = 4
 # Failures after which nothing can be written: the task's autoretry runs the run again.
 DB_LOST = (OperationalError, InterfaceError)
 # Raised again once the run is recorded: the task must stop (time limit) or retry (database).
@@ -539,10 +542,19 @@ def evidence_level_recompute(*, candidate: Candidate) -> Candidate:
 
 
 def candidate_refresh(*, candidate_id: int, request_id: uuid.UUID) -> list[RefreshRun]:
-    """Run the candidate's trial and literature queries of one request; finished runs are left alone."""
+    """Run the candidate's trial and literature queries of one request; finished runs are left alone.
+
+    They search by the drug's names (`search_names`). A drug RxNorm has not normalised yet is normalised
+    first, by the drug's RxNorm run of the same request (so it is never done twice: the drug's own task
+    finds it done), whichever of the two tasks a worker takes first.
+    """
     candidate = Candidate.objects.select_related("dossier__drug").get(pk=candidate_id)
-    drug, disease = candidate.dossier.drug.name, candidate.disease
-    runs = _run_jobs(request_id, [_trials_job(drug, disease), _papers_job(drug, disease)], candidate=candidate)
+    drug, disease = candidate.dossier.drug, candidate.disease
+    if not drug.rxcui:
+        _run_jobs(request_id, [_rxcui_job(drug.name)], drug=drug)
+        drug.refresh_from_db(fields=["rxcui", "rxnorm_name"])
+    names = search_names(drug)
+    runs = _run_jobs(request_id, [_trials_job(names, disease), _papers_job(names, disease)], candidate=candidate)
     if runs and all(r.status in REFRESHED for r in runs):
         Candidate.objects.filter(pk=candidate.pk).update(evidence_refreshed_at=timezone.now())
     return runs
@@ -552,6 +564,21 @@ def drug_refresh(*, drug_id: int, request_id: uuid.UUID) -> list[RefreshRun]:
     """Run the drug's RxNorm normalisation and label query of one request."""
     drug = Drug.objects.get(pk=drug_id)
     return _run_jobs(request_id, [_rxcui_job(drug.name), _label_job(drug.name)], drug=drug)
+
+
+def search_names(drug: Drug) -> list[str]:
+    """The names trials and papers are searched by, any of which may match: RxNorm's name when known (the
+    approximate match of a misspelt name), the drug's own name, and up to MAX_SYNONYMS of its synonyms
+    (brand names), each once whatever its case. Names shorter than 3 characters are left out (an
+    abbreviation would match unrelated records), and quotes or brackets, which are query syntax, dropped."""
+    names: list[str] = []
+    synonyms = [n for n in (drug.synonyms or []) if isinstance(n, str)]
+    for raw in (drug.rxnorm_name, drug.name, *synonyms):
+        name = " ".join(re.sub(r"[\"()\[\]{}]", " ", raw or "").split())
+        if len(name) >= 3 and name.casefold() not in {n.casefold() for n in names}:
+            names.append(name)
+    own = 2 if drug.rxnorm_name and drug.rxnorm_name.casefold() != drug.name.casefold() else 1
+    return names[: own + MAX_SYNONYMS] or [drug.name]
 
 
 def _run_jobs(
@@ -581,7 +608,8 @@ def _run_jobs(
 # ---------------------------------------------------------------- trials
 
 
-def _trials_job(drug: str, disease: str) -> Job:
+def _trials_job(names: Sequence[str], disease: str) -> Job:
+    drug = clinicaltrials.intervention_query(names)
     params: dict[str, Any] = {"query.cond": disease, "query.intr": drug, "pageSize": TRIAL_PAGE_SIZE}
     query = transport.query_url(f"{settings.CLINICALTRIALS_BASE_URL}/studies", params)
 
@@ -778,8 +806,8 @@ def _changes_for_trial_links(
 # ---------------------------------------------------------------- literature
 
 
-def _papers_job(drug: str, disease: str) -> Job:
-    term = pubmed.drug_disease_term(drug, disease)
+def _papers_job(names: Sequence[str], disease: str) -> Job:
+    term = pubmed.drug_disease_term(names, disease)
     params: dict[str, Any] = {"db": "pubmed", "term": term, "retmax": pubmed.ESEARCH_PAGE}
     query = transport.query_url(f"{settings.NCBI_EUTILS_BASE_URL}/esearch.fcgi", params)
     return Job(Source.PUBMED, query, params, lambda: _fetch_papers(term, params), _apply_papers)
@@ -893,26 +921,33 @@ def _rxcui_job(name: str) -> Job:
     query = transport.query_url(f"{settings.RXNAV_BASE_URL}/REST/rxcui.json", params)
 
     def fetch() -> Fetched:
-        rxcui = rxnorm.normalize(name=name)
-        return Fetched(query=query, params=params, total_hits=1 if rxcui else 0, records=rxcui)
+        found = rxnorm.normalise(name=name)
+        if found is None or found.exact:
+            return Fetched(query=query, params=params, total_hits=1 if found else 0, records=found)
+        # the exact lookup found nothing; the approximate match's query is the one that answered
+        approximate = {"term": name, "maxEntries": 1}
+        url = transport.query_url(f"{settings.RXNAV_BASE_URL}/REST/approximateTerm.json", approximate)
+        shown = {**approximate, "matched": found.name}
+        return Fetched(query=url, params=shown, total_hits=1, records=found)
 
     return Job(Source.RXNAV, query, params, fetch, _apply_rxcui)
 
 
 def _apply_rxcui(run: RefreshRun, fetched: Fetched) -> Outcome:
+    """Store the RxCUI and the name searches use (see `search_names`)."""
     assert run.drug_id is not None
-    drug, rxcui = Drug.objects.select_for_update().get(pk=run.drug_id), fetched.records
+    drug, found = Drug.objects.select_for_update().get(pk=run.drug_id), fetched.records
     outcome = Outcome(total_hits=fetched.total_hits)
-    if not rxcui:
+    if found is None:
         return outcome
-    if drug.rxcui == rxcui:
+    if drug.rxcui == found.rxcui:
         outcome.unchanged = 1
-        return outcome
-    if drug.rxcui:
+    elif drug.rxcui:
         outcome.changed = 1
     else:
         outcome.new = 1
-    Drug.objects.filter(pk=drug.pk).update(rxcui=rxcui)
+    if (drug.rxcui, drug.rxnorm_name) != (found.rxcui, found.name[:200]):
+        Drug.objects.filter(pk=drug.pk).update(rxcui=found.rxcui, rxnorm_name=found.name[:200])
     return outcome
 
 

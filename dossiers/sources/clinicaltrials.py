@@ -10,7 +10,7 @@ safety, toxicity/toxic, adverse event/effect/reaction, side effect, death/died/f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +116,15 @@ def parse_study(payload: Payload, study: Any) -> TrialRecord:
         has_results=opt(payload, study, "hasResults", bool),
         last_update_date=opt(payload, p, "statusModule.lastUpdatePostDateStruct.date", str, ""),
     )
+
+
+def intervention_query(names: Sequence[str]) -> str:
+    """The `query.intr` expression for any of a drug's names: "lenalidomide OR Revlimid".
+
+    Names of several words are parenthesised so that OR joins whole names (Essie syntax).
+    """
+    clean = [n.strip() for n in names if n.strip()]
+    return " OR ".join(f"({n})" if len(clean) > 1 and " " in n else n for n in clean)
 
 
 def _count(payload: Payload, obj: Any, path: str) -> int | None:

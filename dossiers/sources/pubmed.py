@@ -63,9 +63,16 @@ class ArticleAbstract:
     trial_ids: tuple[str, ...]
 
 
-def drug_disease_term(drug: str, disease: str) -> str:
-    """Return the PubMed query for papers about a drug in a disease."""
-    return f"({drug.strip()}) AND ({disease.strip()})"
+def drug_disease_term(drug: str | Sequence[str], disease: str) -> str:
+    """Return the PubMed query for papers about a drug (any of its names) in a disease.
+
+    "(lenalidomide) AND (myeloid leukemia)"; with several names "((lenalidomide) OR (Revlimid)) AND (...)".
+    Each name is parenthesised: PubMed reads "all trans retinoic acid OR ATRA" left to right otherwise.
+    """
+    names = [drug] if isinstance(drug, str) else list(drug)
+    names = [n.strip() for n in names if n.strip()]
+    either = f"({names[0]})" if len(names) == 1 else "(" + " OR ".join(f"({n})" for n in names) + ")"
+    return f"{either} AND ({disease.strip()})"
 
 
 def _params(**extra: str | int) -> dict[str, str | int]:

@@ -58,10 +58,34 @@ def approximate_term(*, term: str, max_entries: int = 5) -> list[ApproximateMatc
     return sorted(matches, key=lambda m: m.rank)
 
 
-def normalize(*, name: str) -> str | None:
-    """Return the RxCUI for `name`: the exact match, else the rank-1 approximate match, else None."""
+@dataclass(frozen=True)
+class Normalised:
+    """RxNorm's concept for a drug name and the name to search by: the name itself when RxNorm knows it
+    (exact or normalised match), else the approximate match's name ("lenalidomid" → "lenalidomide")."""
+
+    rxcui: str
+    name: str
+    exact: bool
+
+
+def normalise(*, name: str) -> Normalised | None:
+    """Return RxNorm's concept for `name`: the exact match, else the rank-1 approximate match, else None.
+
+    Of the rank-1 candidates, one from RxNorm itself with a name is preferred (other sources may spell it
+    in capitals, or give no name); without any name the given one is kept.
+    """
     exact = rxcui_by_name(name=name)
     if exact:
-        return exact[0]
-    best = approximate_term(term=name, max_entries=1)
-    return best[0].rxcui if best else None
+        return Normalised(rxcui=exact[0], name=name.strip(), exact=True)
+    matches = approximate_term(term=name, max_entries=1)
+    if not matches:
+        return None
+    best = [m for m in matches if m.rank == matches[0].rank]
+    named = [m for m in best if m.name and m.source == "RXNORM"] or [m for m in best if m.name] or best
+    return Normalised(rxcui=named[0].rxcui, name=named[0].name or name.strip(), exact=False)
+
+
+def normalize(*, name: str) -> str | None:
+    """Return the RxCUI for `name` (see `normalise`), else None."""
+    found = normalise(name=name)
+    return found.rxcui if found else None

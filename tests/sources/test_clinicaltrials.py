@@ -228,3 +228,11 @@ def test_the_page_cap_stops_paging_and_says_the_search_is_incomplete(fakeapi: Fa
 
     assert (len(capped.trials), capped.complete, capped.pages) == (2, False, 1)
     assert (len(whole.trials), whole.complete, whole.pages) == (3, True, 2)
+
+
+def test_intervention_query_joins_names_with_or() -> None:
+    assert clinicaltrials.intervention_query(["lenalidomide"]) == "lenalidomide"
+    assert clinicaltrials.intervention_query(["lenalidomide", "Revlimid"]) == "lenalidomide OR Revlimid"
+    assert clinicaltrials.intervention_query(["tretinoin", "all trans retinoic acid"]) == (
+        "tretinoin OR (all trans retinoic acid)"
+    )

@@ -241,3 +241,10 @@ def test_efetch_reads_book_chapters_too(fakeapi: FakeApi) -> None:
     (chapter,) = pubmed.efetch(ids=["20301295"])
 
     assert (chapter.pmid, chapter.title, chapter.abstract) == ("20301295", "Lenalidomide", "A drug monograph.")
+
+
+def test_drug_disease_term_with_several_names_parenthesises_each() -> None:
+    assert pubmed.drug_disease_term(["tretinoin", "all trans retinoic acid"], "APL") == (
+        "((tretinoin) OR (all trans retinoic acid)) AND (APL)"
+    )
+    assert pubmed.drug_disease_term(["lenalidomide"], "AML") == "(lenalidomide) AND (AML)"

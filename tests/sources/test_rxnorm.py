@@ -92,3 +92,16 @@ def test_partial_responses_are_malformed(fakeapi: FakeApi, path: str, body: dict
 
     assert message in caught.value.message
     assert caught.value.source == "rxnav"
+
+
+def test_normalise_gives_the_name_to_search_by(fakeapi: FakeApi) -> None:
+    fakeapi.route(RXCUI, file_reply(handmade("rxnav-rxcui-lenalidomide.handmade.json")))
+    assert rxnorm.normalise(name=" Lenalidomide ") == rxnorm.Normalised(rxcui="342369", name="Lenalidomide", exact=True)
+
+    fakeapi.route(RXCUI, file_reply(handmade("rxnav-rxcui-no-match.handmade.json")))
+    fakeapi.route(APPROXIMATE, file_reply(handmade("rxnav-approximateTerm-lenalidomid.handmade.json")))
+    # rank 1 has RXNORM "lenalidomide" and MTHSPL "LENALIDOMIDE": RxNorm's own spelling wins
+    assert rxnorm.normalise(name="lenalidomid") == rxnorm.Normalised(rxcui="342369", name="lenalidomide", exact=False)
+
+    fakeapi.route(APPROXIMATE, json_reply({"approximateGroup": {"candidate": []}}))
+    assert rxnorm.normalise(name="zzq") is None
