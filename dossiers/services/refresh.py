@@ -925,7 +925,7 @@ def _rxcui_job(name: str) -> Job:
         if found is None or found.exact:
             return Fetched(query=query, params=params, total_hits=1 if found else 0, records=found)
         # the exact lookup found nothing; the approximate match's query is the one that answered
-        approximate = {"term": name, "maxEntries": 1}
+        approximate: dict[str, str | int] = {"term": name, "maxEntries": 1}
         url = transport.query_url(f"{settings.RXNAV_BASE_URL}/REST/approximateTerm.json", approximate)
         shown = {**approximate, "matched": found.name}
         return Fetched(query=url, params=shown, total_hits=1, records=found)
