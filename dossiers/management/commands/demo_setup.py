@@ -1,4 +1,4 @@
-"""Load the demo: role groups, two markets, one user per role, the seed dossier and sample predictions."""
+"""Load the demo: role groups, two markets, one user per role, the seed dossier, two Canadian reports, sample predictions."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from dossiers.services.prediction_import import predictions_import
 from portal.roles import Role, ensure_role_groups
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"
+# Two published Canadian reports (see tests/fixtures/reports/SOURCES.md), for a second market to look at.
+PUBLISHED_REPORTS = Path(settings.BASE_DIR) / "tests" / "fixtures" / "reports"
+CANADA_REPORTS = ("CA-atorvastatin.md", "CA-cytarabine.md")
 MARKETS = [
     {"code": "IN", "name": "India", "regulator": "CDSCO", "registration_term": "registrations"},
     {"code": "CA", "name": "Canada", "regulator": "Health Canada", "registration_term": "DINs"},
@@ -48,6 +51,8 @@ class Command(BaseCommand):
         dossier_import(
             path_or_file=DEMO_DIR / "IN-lenalidomide.txt", file_name="IN-lenalidomide.txt", market_code="IN", by=None
         )
+        for name in CANADA_REPORTS:
+            dossier_import(path_or_file=PUBLISHED_REPORTS / name, file_name=name, market_code="CA", by=None)
         predictions_import(
             path=DEMO_DIR / "predictions-IN-sample.csv", file_name="predictions-IN-sample.csv", market_code="IN"
         )
