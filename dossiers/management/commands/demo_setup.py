@@ -1,4 +1,4 @@
-"""Load the demo: role groups, two markets, one user per role, the seed dossier, two Canadian reports, sample predictions."""
+"""Load the demo: role groups, two markets, one user per role, the seed, two Canadian reports, predictions."""
 
 from __future__ import annotations
 
