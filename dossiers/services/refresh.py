@@ -89,6 +89,10 @@ TRIAL_PAGE_SIZE = 100
 # Registry fields whose change is news; the others are only filled when blank.
 TRIAL_TRACKED = ("status", "why_stopped", "phase", "enrollment", "has_results", "completion_date", "last_update")
 TRIAL_FILLED = ("title", "start_date", "conditions", "interventions", "brief_summary")
+# Registry fields always taken as the registry has them (no news row): the design, which grades the level.
+TRIAL_SYNCED = ("allocation",)
+# Fields the evidence level reads (evidence_level.trial_level): a change regrades the trial's candidates.
+TRIAL_GRADED = frozenset({"phase", "status", "allocation"})
 PUBLICATION_FILLED = ("year", "study_type", "journal", "title", "authors", "doi", "abstract")
 # PubMed publication types, most telling first: the first one present becomes the study type.
 STUDY_TYPES = (
@@ -337,13 +341,14 @@ def _lock_candidate(candidate_id: int) -> Candidate:
 
 @dataclass
 class Outcome:
-    """What applying one fetched answer did: counts, and the changes to record."""
+    """What applying one fetched answer did: counts, the changes to record, other candidates to regrade."""
 
     total_hits: int | None
     new: int = 0
     changed: int = 0
     unchanged: int = 0
     changes: list[EvidenceChange] = field(default_factory=list)
+    regrade: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -397,10 +402,6 @@ def _finish(run: RefreshRun, status: str, *, error: str = "", fetched: Fetched |
         run.read_count = fetched.read
     fields = ["status", "error", "finished_at", "query", "params", "total_hits", "read_count"]
     run.save(update_fields=[*fields, "new_count", "changed_count", "unchanged_count"])
-
-
-# Changes after which an included trial may grade differently (evidence_level.trial_level reads these).
-LEVEL_KINDS = frozenset({Kind.PHASE_CHANGED, Kind.TRIAL_STATUS_CHANGED, Kind.TRIAL_STOPPED_FOR_SAFETY})
 
 
 def _execute(run: RefreshRun, job: Job) -> RefreshRun:
@@ -519,14 +520,13 @@ def _alert(run_id: int) -> None:
 
 
 def _recompute_levels(run: RefreshRun, outcome: Outcome) -> None:
-    """Regrade the candidates whose included evidence may grade differently now (suggestions never count).
-
-    The run's own candidate once (its first refresh), and every candidate linked to a trial whose phase or
-    status changed. Labels and RxNorm ids play no part in the level.
+    """Regrade after a successful run: its candidate (whatever changed since, e.g. curation through an
+    import, the level is current after each refresh) and every candidate that includes a trial whose
+    phase, status or allocation the run changed. Labels and RxNorm ids play no part in the level.
     """
-    affected = {c.candidate_id for c in outcome.changes if c.kind in LEVEL_KINDS}
-    if run.candidate is not None and not run.candidate.computed_evidence_level:
-        affected.add(run.candidate.pk)
+    affected = set(outcome.regrade)
+    if run.candidate_id is not None:
+        affected.add(run.candidate_id)
     for candidate in Candidate.objects.filter(pk__in=affected):
         evidence_level_recompute(candidate=candidate)
 
@@ -650,6 +650,7 @@ def _trial_values(record: TrialRecord) -> dict[str, Any]:
         "phase": phase_label(record.phases),
         "status": status_label(record.overall_status),
         "why_stopped": record.why_stopped,
+        "allocation": record.allocation.strip().upper()[:20],
         "enrollment": record.enrollment,
         "start_date": record.start_date,
         "completion_date": record.completion_date,
@@ -685,11 +686,11 @@ def _provenance(source: str, fetched: Fetched, now: Any) -> dict[str, Any]:
 def _trial_changes(trial: ClinicalTrial, values: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Fields that changed (news) and fields only filled, applying both to `trial`."""
     changed, filled = [], []
-    for name in (*TRIAL_TRACKED, *TRIAL_FILLED):
+    for name in (*TRIAL_TRACKED, *TRIAL_FILLED, *TRIAL_SYNCED):
         old, new = getattr(trial, name), values[name]
         if _blank(new) or _same(name, old, new):
             continue
-        if _blank(old):
+        if _blank(old) or name in TRIAL_SYNCED:
             filled.append(name)
         elif name in TRIAL_TRACKED:
             changed.append(name)
@@ -720,6 +721,7 @@ def _apply_trials(run: RefreshRun, fetched: Fetched) -> Outcome:
     candidate, now = run.candidate, timezone.now()
     records: dict[str, TrialRecord] = {r.nct_id: r for r in sorted(fetched.records, key=lambda r: r.nct_id)}
     outcome = Outcome(total_hits=fetched.total_hits)
+    regraded: list[int] = []
     provenance = _provenance(Source.CLINICALTRIALS, fetched, now)
     known = _stored(
         ClinicalTrial, "nct_id", records, lambda n: ClinicalTrial(nct_id=n, **_trial_values(records[n]), **provenance)
@@ -739,6 +741,8 @@ def _apply_trials(run: RefreshRun, fetched: Fetched) -> Outcome:
         if changed or filled:
             trial.retrieved_at = now
             trial.save(update_fields=[*changed, *filled, "retrieved_at"])
+        if TRIAL_GRADED.intersection(changed + filled):
+            regraded.append(trial.pk)
         if changed:
             outcome.changed += 1
             outcome.changes += _changes_for_trial_links(trial, before, changed, now)
@@ -759,6 +763,8 @@ def _apply_trials(run: RefreshRun, fetched: Fetched) -> Outcome:
         if n not in linked
     ]
     CandidateTrial.objects.bulk_create(new_links, ignore_conflicts=True)
+    included = CandidateTrial.objects.filter(trial_id__in=regraded, curation_status=CurationStatus.INCLUDED)
+    outcome.regrade.update(included.values_list("candidate_id", flat=True))
     return outcome
 
 
@@ -774,7 +780,7 @@ def _stored(model: Any, key: str, wanted: Iterable[str], build: Callable[[str], 
 
 
 def _copy(trial: ClinicalTrial) -> ClinicalTrial:
-    return ClinicalTrial(**{name: getattr(trial, name) for name in (*TRIAL_TRACKED, *TRIAL_FILLED)})
+    return ClinicalTrial(**{name: getattr(trial, name) for name in (*TRIAL_TRACKED, *TRIAL_FILLED, *TRIAL_SYNCED)})
 
 
 def _new_trial_change(candidate: Candidate, trial: ClinicalTrial, record: TrialRecord) -> EvidenceChange:
@@ -844,7 +850,14 @@ def _fetch_papers(term: str, params: dict[str, Any]) -> Fetched:
 
 
 def study_type(publication_types: Sequence[str]) -> str:
-    """The most telling PubMed publication type ("Meta-Analysis" before "Review"), else the first one."""
+    """The most telling PubMed publication type ("Meta-Analysis" before "Review"), else the first one.
+
+    A randomized Phase 3 paper keeps both facts, which the evidence level needs: "Randomized Controlled
+    Trial, Phase III".
+    """
+    rct_phase3 = {"Randomized Controlled Trial", "Clinical Trial, Phase III"}.issubset(publication_types)
+    if rct_phase3 and not {"Meta-Analysis", "Systematic Review"}.intersection(publication_types):
+        return "Randomized Controlled Trial, Phase III"
     for wanted in STUDY_TYPES:
         if wanted in publication_types:
             return wanted

@@ -12,23 +12,43 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
-    ("phase", "status", "level"),
+    ("phase", "status", "allocation", "level"),
     [
-        ("Phase 3", "Completed", "L1"),
-        ("Phase 2/3", "Recruiting", "L1"),
-        ("PHASE2|PHASE3", "Completed", "L1"),
-        ("Phase 2", "Completed", "L2"),
-        ("Phase 1/2", "Terminated", "L2"),
-        ("Phase 4", "Completed", "L2"),
-        ("Phase 1", "Completed", "L3"),
-        ("Early Phase 1", "Completed", "L3"),
-        ("N/A", "Completed", "L3"),
-        ("", "Completed", "L3"),
-        ("Phase 3", "Withdrawn", None),
+        ("Phase 3", "Completed", "RANDOMIZED", "L1"),
+        ("Phase 2/3", "Recruiting", "RANDOMIZED", "L1"),
+        ("PHASE2|PHASE3", "Completed", "RANDOMIZED", "L1"),
+        ("Phase 3", "Completed", "NON_RANDOMIZED", "L2"),  # not an RCT
+        ("Phase 3", "Completed", "NA", "L2"),  # one arm
+        ("Phase 3", "Completed", "", "L2"),  # allocation not known (imported, not refreshed yet)
+        ("Phase 2", "Completed", "RANDOMIZED", "L2"),
+        ("Phase 2", "Completed", "", "L2"),
+        ("Phase 1/2", "Terminated", "", "L2"),
+        ("Phase 4", "Completed", "", "L2"),
+        ("Phase 1", "Completed", "RANDOMIZED", "L3"),
+        ("Early Phase 1", "Completed", "", "L3"),
+        ("N/A", "Completed", "", "L3"),
+        ("", "Completed", "", "L3"),
+        ("Phase 3", "Withdrawn", "RANDOMIZED", None),
     ],
 )
-def test_trial_rules(phase: str, status: str, level: str | None) -> None:
-    assert trial_level(make_trial(phase=phase, status=status)) == level
+def test_trial_rules(phase: str, status: str, allocation: str, level: str | None) -> None:
+    assert trial_level(make_trial(phase=phase, status=status, allocation=allocation)) == level
+
+
+def test_phase_3_reasons_say_whether_the_trial_is_randomized() -> None:
+    candidate = make_candidate()
+    for nct, allocation in (("NCT00000011", "RANDOMIZED"), ("NCT00000012", ""), ("NCT00000013", "NA")):
+        trial = make_trial(nct, phase="Phase 3", allocation=allocation)
+        CandidateTrial.objects.create(candidate=candidate, trial=trial)
+
+    result = evidence_level_compute(candidate)
+
+    assert (result.level, result.reasons) == ("L1", ["NCT00000011: Phase 3 randomized trial (Completed) → L1"])
+    CandidateTrial.objects.filter(trial__nct_id="NCT00000011").delete()
+    assert evidence_level_compute(candidate).reasons == [
+        "NCT00000012: Phase 3 trial, allocation not recorded (Completed) → L2",
+        "NCT00000013: Phase 3 trial, not randomized (Completed) → L2",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -36,7 +56,9 @@ def test_trial_rules(phase: str, status: str, level: str | None) -> None:
     [
         ("Meta-Analysis", None, "L1"),
         ("Systematic Review", None, "L1"),
-        ("Clinical Trial, Phase III", None, "L1"),
+        ("Clinical Trial, Phase III", None, "L2"),  # Phase 3 but not shown randomized
+        ("Randomized Controlled Trial, Phase III", None, "L1"),
+        ("Phase 3 RCT", None, "L1"),
         ("Randomized Controlled Trial", None, "L2"),
         ("Clinical Trial, Phase II", None, "L2"),
         ("Clinical Trial, Phase I", None, "L3"),

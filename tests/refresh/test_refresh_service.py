@@ -111,7 +111,8 @@ def test_seed_refresh_adds_suggestions_with_provenance_and_fills_the_label(seed:
     assert [row for row in evidence_snapshot(seed) if row[1] != CurationStatus.SUGGESTED] == included_before
     seed.refresh_from_db()
     assert seed.computed_evidence_level == "L1" and seed.evidence_level == "L2"
-    assert any("NCT01029262" in reason for reason in seed.evidence_level_reasons)
+    assert seed.evidence_level_reasons == ["PMID 30271212: Meta-analysis → L1", "PMID 31221030: Meta-analysis → L1"]
+    assert ClinicalTrial.objects.get(nct_id="NCT01358734").allocation == "RANDOMIZED"  # the registry's design
     assert seed.evidence_refreshed_at is not None
     kinds = sorted(EvidenceChange.objects.filter(candidate=seed).values_list("kind", "significant"))
     assert kinds == sorted(
