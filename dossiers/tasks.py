@@ -135,6 +135,18 @@ def refresh_dispatch() -> int:
             return sent
 
 
+@shared_task(name="dossiers.evidence_alerts_sweep", acks_late=True, reject_on_worker_lost=True)
+def evidence_alerts_sweep() -> int:
+    """Beat, every EVIDENCE_ALERT_GRACE seconds: send again the alerts of runs whose significant changes
+    nobody was told about (their alert was lost after the run's commit); returns how many runs."""
+    run_ids = refresh.unnotified_alert_runs()
+    for run_id in run_ids:
+        send_evidence_alert(run_id)
+    if run_ids:
+        log.warning("evidence alerts sweep: sent again for runs %s", run_ids)
+    return len(run_ids)
+
+
 def send_evidence_alert(run_id: int) -> None:
     """Hand a run with significant changes to the reviews side by task name (dossiers never imports reviews)."""
     _send_to_reviews(EVIDENCE_ALERT_TASK, EVIDENCE_ALERT_MODULE, [run_id], queue=settings.EVIDENCE_ALERT_QUEUE)

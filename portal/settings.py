@@ -293,6 +293,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("EVIDENCE_REFRESH_DISPATCH_INTERVAL", 30.0, minimum=1.0),
     },
     "evidence-refresh-sweep": {"task": "dossiers.refresh_runs_sweep", "schedule": 60.0},
+    "evidence-alerts-sweep": {
+        "task": "dossiers.evidence_alerts_sweep",
+        "schedule": float(env_int("EVIDENCE_ALERT_GRACE", 300, minimum=1)),
+    },
 }
 # Evidence refresh (dossiers/tasks.py): no task is sent with a countdown (it would outlive the visibility
 # timeout). The nightly job creates the runs; the dispatcher sends them, keeping at most `BATCH` candidate
@@ -309,6 +313,10 @@ if EVIDENCE_REFRESH_RUN_LIMIT <= CELERY_TASK_TIME_LIMIT:
         f"({CELERY_TASK_TIME_LIMIT}), or the sweep would end runs a live task is still working on."
     )
 EVIDENCE_ALERT_QUEUE = env_str("EVIDENCE_ALERT_QUEUE", "celery")
+# An alert not told `GRACE` seconds after its change was found is sent again by the sweep (the reviews side
+# tells each change once); changes older than `MAX_AGE` seconds are no longer sent.
+EVIDENCE_ALERT_GRACE = env_int("EVIDENCE_ALERT_GRACE", 300, minimum=1)
+EVIDENCE_ALERT_MAX_AGE = env_int("EVIDENCE_ALERT_MAX_AGE", 7 * 24 * 3600, minimum=1)
 # Task modules outside an app's tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["reviews.evidence_alerts", "dossiers.api_imports"]
 

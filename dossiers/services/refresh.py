@@ -519,6 +519,27 @@ def _alert(run_id: int) -> None:
     send_evidence_alert(run_id)
 
 
+def unnotified_alert_runs(*, limit: int = 200) -> list[int]:
+    """Runs with significant changes nobody was told about, older than EVIDENCE_ALERT_GRACE seconds.
+
+    The alert is sent after the run's commit; a broker down at that moment, or a worker killed before the
+    reviews side stamped `notified_at`, loses it, and a redelivered refresh task finds the run done. The
+    beat's `evidence_alerts_sweep` sends these again (the reviews side tells each change once). Changes
+    older than EVIDENCE_ALERT_MAX_AGE are no longer news and are left alone.
+    """
+    now = timezone.now()
+    grace, max_age = settings.EVIDENCE_ALERT_GRACE, settings.EVIDENCE_ALERT_MAX_AGE
+    changes = EvidenceChange.objects.filter(
+        significant=True,
+        notified_at__isnull=True,
+        refresh_run__isnull=False,
+        created_at__lt=now - timedelta(seconds=grace),
+        created_at__gte=now - timedelta(seconds=max_age),
+    )
+    runs = changes.order_by("refresh_run_id").values_list("refresh_run_id", flat=True).distinct()
+    return [run_id for run_id in runs[:limit] if run_id is not None]
+
+
 def _recompute_levels(run: RefreshRun, outcome: Outcome) -> None:
     """Regrade after a successful run: its candidate (whatever changed since, e.g. curation through an
     import, the level is current after each refresh) and every candidate that includes a trial whose
