@@ -15,7 +15,7 @@ What a refresh writes:
   completion date, last update) is updated and every candidate linked to it gets an `EvidenceChange`.
   A blank field the registry fills is filled silently; curated text (title, summary) is never replaced.
 - The drug label (openFDA) becomes SafetyStatement rows per dossier of the drug (boxed warning,
-  contraindications, warnings), kept apart from imported statements, and resolves the open data gap
+  contraindications, warnings, drug interactions), kept apart from imported statements, and resolves the open data gap
   about warnings and contraindications. RxNorm fills or corrects `Drug.rxcui` and `Drug.rxnorm_name`.
 - Significant changes: a new Phase 3 trial, a trial stopped for safety, a new boxed warning (a boxed
   warning that appears or changes after the label was first retrieved).
@@ -114,6 +114,7 @@ STATEMENT_KINDS = (
     (SafetyStatement.Kind.BOXED_WARNING, "boxed_warning"),
     (SafetyStatement.Kind.CONTRAINDICATION, "contraindications"),
     (SafetyStatement.Kind.WARNING, "warnings_and_cautions"),
+    (SafetyStatement.Kind.INTERACTION, "drug_interactions"),
 )
 MAX_WEBHOOK_CHANGES = 100
 MAX_SYNONYMS = 4

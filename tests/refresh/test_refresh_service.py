@@ -103,6 +103,8 @@ def test_seed_refresh_adds_suggestions_with_provenance_and_fills_the_label(seed:
     assert boxed.origin_name == "openFDA" and boxed.source_id == "4c1f6a8e-2d3b-4e5f-9a7b-1c2d3e4f5a6b"
     assert "EMBRYO-FETAL TOXICITY" in boxed.text.upper()
     assert SafetyStatement.objects.filter(dossier=seed.dossier, origin="import").count() == 3  # kept
+    interactions = SafetyStatement.objects.get(dossier=seed.dossier, kind="interaction", origin="source")
+    assert interactions.origin_name == "openFDA" and interactions.text.strip()
     assert DataGap.objects.get(dossier=seed.dossier, code="DG001").status == DataGap.Status.RESOLVED
     assert DataGap.objects.get(dossier=seed.dossier, code="DG002").status == DataGap.Status.OPEN
     assert Drug.objects.get(pk=seed.dossier.drug_id).rxcui == "342369"
@@ -139,7 +141,7 @@ def test_second_refresh_reports_everything_unchanged(seed: Candidate, fakeapi: F
         "openfda": (Status.SUCCESS, 0, 0),
         "rxnav": (Status.SUCCESS, 0, 0),
     }
-    assert [log[s].unchanged_count for s in ("clinicaltrials", "pubmed", "openfda", "rxnav")] == [3, 7, 3, 1]
+    assert [log[s].unchanged_count for s in ("clinicaltrials", "pubmed", "openfda", "rxnav")] == [3, 7, 4, 1]
     assert (ClinicalTrial.objects.count(), Publication.objects.count(), SafetyStatement.objects.count()) == rows_before
     assert EvidenceChange.objects.count() == changes_before
     assert len(fakeapi.seen(f"{EUTILS}/efetch.fcgi")) == 1  # abstracts are not fetched again
@@ -164,7 +166,7 @@ def test_a_changed_trial_and_label_are_diffs_flagged_on_every_linked_candidate(
     log = runs(refresh_all(seed))
 
     assert (log["clinicaltrials"].new_count, log["clinicaltrials"].changed_count) == (0, 1)
-    assert (log["openfda"].changed_count, log["openfda"].unchanged_count) == (1, 2)
+    assert (log["openfda"].changed_count, log["openfda"].unchanged_count) == (1, 3)
     trial = ClinicalTrial.objects.get(nct_id="NCT01358734")
     assert (trial.status, trial.enrollment, trial.title) == ("Terminated", 61, seed_title)
     link = CandidateTrial.objects.get(candidate=seed, trial=trial)

@@ -65,6 +65,9 @@ def test_curator_presses_refresh_and_sees_the_query_log_and_suggestions(
     assert 'value="included"' in suggestions and "30271212" not in suggestions  # curated papers are not offered
     assert "Trial stopped for safety" in page  # new since last review
     assert "Computed evidence level" in page
+    # the label's drug interactions are a safety statement of the dossier, beside its boxed warning
+    dossier_page = client.get(f"/dossiers/{world.candidate.dossier_id}/").content.decode()
+    assert "<h4>Drug interactions (label)</h4>" in dossier_page and "7.1 Digoxin" in dossier_page
 
 
 def test_an_error_run_is_shown_as_an_error_never_as_no_evidence(
