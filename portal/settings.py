@@ -297,6 +297,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dossiers.evidence_alerts_sweep",
         "schedule": float(env_int("EVIDENCE_ALERT_GRACE", 300, minimum=1)),
     },
+    "webhooks-sweep": {"task": "webhooks.deliveries_sweep", "schedule": 60.0},
 }
 # Evidence refresh (dossiers/tasks.py): no task is sent with a countdown (it would outlive the visibility
 # timeout). The nightly job creates the runs; the dispatcher sends them, keeping at most `BATCH` candidate

@@ -145,8 +145,9 @@ def _audit(
         changes=changes or {},
     )
     if from_state != to_state:
-        # Webhooks (status changed, signed off) read the committed row; a failure there is logged, never raised.
-        transaction.on_commit(lambda: audit_event_publish(event_id=event.pk), robust=True)
+        # Webhooks (status changed, signed off): the delivery rows are written in this transaction (an outbox),
+        # so they commit with the event; sending starts after commit and the webhook sweep repairs a lost send.
+        audit_event_publish(event_id=event.pk)
     return event
 
 

@@ -99,6 +99,7 @@ class DeliveryAdmin(AdminRoleOnly):
         "attempts",
         "created_at",
         "last_attempt_at",
+        "next_attempt_at",
         "delivered_at",
         "last_response_code",
         "last_response_excerpt",
@@ -121,7 +122,7 @@ class DeliveryAdmin(AdminRoleOnly):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Replay the selected deliveries (same payload and delivery id)")
+    @admin.action(description="Replay the selected deliveries (same payload and delivery id; pending ones if stuck)")
     def replay(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         replayed = 0
         for delivery in queryset:

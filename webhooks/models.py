@@ -61,7 +61,10 @@ class Endpoint(models.Model):
 
 
 class Delivery(models.Model):
-    """One event for one endpoint: the payload sent (the same bytes on every attempt) and where it stands."""
+    """One event for one endpoint: the payload sent (the same bytes on every attempt) and where it stands.
+
+    Written in the transaction of the event it reports (an outbox row), so a crash after commit loses nothing.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -80,6 +83,11 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While pending: when the next attempt is due; the beat sweep re-sends overdue ones.",
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
     replay_count = models.PositiveIntegerField(default=0)
     replayed_by = models.ForeignKey(
@@ -92,6 +100,9 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event", "key"], name="webhook_delivery_once_per_key"),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="webhook_delivery_due", condition=models.Q(status="pending")),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,13 @@
-"""Every write of the webhooks app: publish an event to the endpoints that want it, record attempts, replay.
+"""Every write of the webhooks app: publish an event to the endpoints that want it, record attempts, sweep, replay.
 
-`webhook_event_publish` is what other apps call (reviews for status changes and sign-offs, the evidence
-refresh for new evidence). Delivery rows are unique per (endpoint, event, key), so publishing the same
-key twice sends nothing more; the HTTP work happens in `webhooks.tasks.deliver`, enqueued after commit.
+`webhook_event_publish` is what other apps call, inside the transaction of the event it reports (reviews
+for status changes and sign-offs, the evidence refresh for new evidence): the delivery rows are an outbox,
+committed with the event or not at all. Rows are unique per (endpoint, event, key), so publishing the same
+key twice sends nothing more. The HTTP work happens in `webhooks.tasks.deliver`, enqueued after commit;
+each pending row carries `next_attempt_at`, and the beat sweep re-enqueues rows overdue by more than
+WEBHOOK_SWEEP_GRACE seconds (a send lost to a crash or a broker outage, a retry message that vanished).
+A task that arrives before its row is due sends nothing, so a swept copy and a late original cannot both
+send; once a delivery succeeded it is never sent again except by an admin's replay.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -18,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,13 +34,27 @@ from webhooks.signing import delivery_body, delivery_headers
 
 logger = logging.getLogger(__name__)
 EXCERPT_CHARS = 1000
+# A task may run this much before its row's next_attempt_at (clocks of web and worker hosts, rounding).
+EARLY_TOLERANCE = timedelta(seconds=1)
+SWEEP_BATCH = 500
+
+
+def sweep_grace() -> timedelta:
+    """How long past due a pending delivery waits before the sweep sends it again (WEBHOOK_SWEEP_GRACE, s)."""
+    return timedelta(seconds=getattr(settings, "WEBHOOK_SWEEP_GRACE", 60))
+
+
+def stuck_after() -> timedelta:
+    """How long past due a pending delivery must be before an admin may replay it (WEBHOOK_STUCK_AFTER, s)."""
+    return timedelta(seconds=getattr(settings, "WEBHOOK_STUCK_AFTER", 900))
 
 
 def _enqueue(delivery_ids: list[int]) -> None:
     from webhooks.tasks import deliver  # the task module imports this one
 
     for delivery_id in delivery_ids:
-        transaction.on_commit(lambda pk=delivery_id: deliver.delay(pk))  # type: ignore[misc]
+        # robust: the rows are committed; a broker refusing the message is the sweep's to repair, not the caller's
+        transaction.on_commit(lambda pk=delivery_id: deliver.delay(pk), robust=True)  # type: ignore[misc]
 
 
 @transaction.atomic
@@ -53,7 +74,10 @@ def webhook_event_publish(*, event: str, key: str, payload: dict[str, Any], mark
     wanted = [endpoint for endpoint in endpoints if endpoint.pk not in done]
     if not wanted:
         return []
-    rows = [Delivery(endpoint=endpoint, event=event, key=key, payload=payload) for endpoint in wanted]
+    now = timezone.now()
+    rows = [
+        Delivery(endpoint=endpoint, event=event, key=key, payload=payload, next_attempt_at=now) for endpoint in wanted
+    ]
     # A concurrent publish of the same key may win the race: the unique constraint keeps one row.
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     created = list(
@@ -68,7 +92,8 @@ def webhook_event_publish(*, event: str, key: str, payload: dict[str, Any], mark
 def audit_event_publish(*, event_id: int) -> list[int]:
     """Publish the webhooks a review audit row stands for: a status change, and a sign-off.
 
-    Called by reviews after the audit row commits. The payload never carries review votes (blindness).
+    Called by reviews in the audit row's transaction, so the deliveries commit with it (the outbox).
+    The payload never carries review votes (blindness).
     """
     from reviews.models import AuditEvent, SignOff  # reviews imports this module
 
@@ -123,8 +148,10 @@ def delivery_attempt_record(
     duration_ms: int,
     succeeded: bool,
     final: bool,
+    retry_in: float | None = None,
 ) -> Delivery:
-    """Log one HTTP attempt and move the delivery to succeeded, or to failed when no retry is left."""
+    """Log one HTTP attempt and move the delivery to succeeded, to failed when no retry is left, or schedule
+    its next attempt `retry_in` seconds from now."""
     delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
     number = delivery.attempt_log.count() + 1
     DeliveryAttempt.objects.create(
@@ -148,28 +175,70 @@ def delivery_attempt_record(
         delivery.status, delivery.delivered_at = Delivery.Status.SUCCEEDED, now
     elif final:
         delivery.status = Delivery.Status.FAILED
+    pending = delivery.status == Delivery.Status.PENDING
+    delivery.next_attempt_at = now + timedelta(seconds=retry_in or 0) if pending else None
     delivery.save()
     return delivery
 
 
+def is_stuck(delivery: Delivery, now: datetime | None = None) -> bool:
+    """A pending delivery whose next attempt is overdue by more than WEBHOOK_STUCK_AFTER (the sweep did not help)."""
+    if delivery.status != Delivery.Status.PENDING:
+        return False
+    due = delivery.next_attempt_at
+    return due is None or due < (now or timezone.now()) - stuck_after()
+
+
 @transaction.atomic
 def delivery_replay(*, delivery_id: int, by: User) -> Delivery:
-    """Send a delivery again with the same payload and delivery id, so the receiver can dedupe."""
+    """Send a delivery again with the same payload and delivery id, so the receiver can dedupe.
+
+    A succeeded or failed delivery, or a pending one that is stuck; one still being tried is left to its retries.
+    """
     if not has_role(by, Role.ADMIN):
         raise PermissionDenied("Only admins can replay webhook deliveries.")
     delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
-    if delivery.status == Delivery.Status.PENDING:
-        raise ValidationError(f"Delivery {delivery.uuid} is still being tried; replay it once it succeeded or failed.")
+    now = timezone.now()
+    if delivery.status == Delivery.Status.PENDING and not is_stuck(delivery, now):
+        minutes = int(stuck_after().total_seconds() // 60)
+        raise ValidationError(
+            f"Delivery {delivery.uuid} is still being tried; replay it once it succeeded or failed, or once its "
+            f"next attempt is more than {minutes} minutes overdue."
+        )
     if not delivery.endpoint.active:
         raise ValidationError(f"Endpoint {delivery.endpoint} is inactive; activate it before replaying.")
     delivery.status = Delivery.Status.PENDING
     delivery.attempts = 0
     delivery.replay_count += 1
-    delivery.replayed_by, delivery.replayed_at = by, timezone.now()
-    delivery.save(update_fields=["status", "attempts", "replay_count", "replayed_by", "replayed_at"])
+    delivery.replayed_by, delivery.replayed_at = by, now
+    delivery.next_attempt_at = now
+    fields = ["status", "attempts", "replay_count", "replayed_by", "replayed_at", "next_attempt_at"]
+    delivery.save(update_fields=fields)
     logger.info("webhook delivery %s replayed by %s", delivery.uuid, by.get_username())
     _enqueue([delivery.pk])
     return delivery
+
+
+@transaction.atomic
+def delivery_sweep() -> list[int]:
+    """Re-enqueue pending deliveries overdue by more than the grace period; return their ids.
+
+    Rows a task holds right now (a send in flight) are skipped. Each swept row becomes due now, so it is
+    swept again only a grace period later, and a late original message finds it already sent.
+    """
+    now = timezone.now()
+    overdue = Q(next_attempt_at__lt=now - sweep_grace()) | Q(next_attempt_at__isnull=True)
+    ids = list(
+        Delivery.objects.select_for_update(skip_locked=True)
+        .filter(overdue, status=Delivery.Status.PENDING)
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    if ids:
+        Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+        logger.warning("webhook sweep: %d overdue deliveries sent again: %s", len(ids), ids[:20])
+        _enqueue(ids)
+    return ids
 
 
 @dataclass(frozen=True)
@@ -195,10 +264,12 @@ def backoff_seconds(attempt: int, retry_after: str | None = None) -> float:
 
 
 @transaction.atomic
-def delivery_send(*, delivery_id: int) -> SendOutcome:
+def delivery_send(*, delivery_id: int, on_schedule: bool = True) -> SendOutcome:
     """POST a pending delivery once and log the attempt; a delivery that is not pending is never sent.
 
-    The row stays locked while the request runs, so two copies of the task cannot both send it.
+    The row stays locked while the request runs, so two copies of the task cannot both send it; a copy that
+    runs before the row's next attempt is due sends nothing (another message, or the sweep, is coming).
+    `on_schedule=False` skips that check: inline (no broker) the caller itself waits between attempts.
     """
     delivery = (
         Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -210,10 +281,14 @@ def delivery_send(*, delivery_id: int) -> SendOutcome:
         return SendOutcome(sent=False, status="locked or missing")
     if delivery.status != Delivery.Status.PENDING:
         return SendOutcome(sent=False, status=delivery.status)
+    due = delivery.next_attempt_at
+    if on_schedule and due is not None and due > timezone.now() + EARLY_TOLERANCE:
+        return SendOutcome(sent=False, status="not due")
     if not delivery.endpoint.active:
         # Deactivating an endpoint stops what is still queued for it; a replay can send it later.
         delivery.status, delivery.last_error = Delivery.Status.FAILED, "The endpoint was deactivated."
-        delivery.save(update_fields=["status", "last_error"])
+        delivery.next_attempt_at = None
+        delivery.save(update_fields=["status", "last_error", "next_attempt_at"])
         return SendOutcome(sent=False, status=delivery.status)
     body = delivery_body(delivery)
     headers = delivery_headers(delivery, body=body, timestamp=str(int(time.time())))
@@ -228,6 +303,7 @@ def delivery_send(*, delivery_id: int) -> SendOutcome:
         error = f"{type(exc).__name__}: {exc}"
     succeeded = code is not None and 200 <= code < 300
     final = succeeded or not _retryable(code) or delivery.attempts + 1 >= settings.WEBHOOK_MAX_ATTEMPTS
+    retry_in = None if final else backoff_seconds(delivery.attempts + 1, retry_after)
     delivery = delivery_attempt_record(
         delivery_id=delivery.pk,
         response_code=code,
@@ -236,6 +312,6 @@ def delivery_send(*, delivery_id: int) -> SendOutcome:
         duration_ms=int((time.monotonic() - started) * 1000),
         succeeded=succeeded,
         final=final,
+        retry_in=retry_in,
     )
-    retry_in = None if final else backoff_seconds(delivery.attempts, retry_after)
     return SendOutcome(sent=True, status=delivery.status, retry_in=retry_in)

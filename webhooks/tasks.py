@@ -7,7 +7,7 @@ import time
 
 from celery import Task, shared_task
 
-from webhooks.services import delivery_send
+from webhooks.services import delivery_send, delivery_sweep
 
 logger = logging.getLogger(__name__)
 EAGER_MAX_SLEEP = 1.0
@@ -21,9 +21,15 @@ def deliver(self: Task, delivery_id: int) -> str:
         # Inline (no broker: development and tests) Celery cannot schedule a retry, so wait here,
         # briefly, since the caller is a request; attempts are still bounded by WEBHOOK_MAX_ATTEMPTS.
         time.sleep(min(outcome.retry_in, EAGER_MAX_SLEEP))
-        outcome = delivery_send(delivery_id=delivery_id)
+        outcome = delivery_send(delivery_id=delivery_id, on_schedule=False)
     if outcome.retry_in is not None:
         logger.info("webhook delivery %s: retry in %.1fs", delivery_id, outcome.retry_in)
         # The attempt count lives on the row (WEBHOOK_MAX_ATTEMPTS), not in Celery's retry counter.
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
+
+
+@shared_task(name="webhooks.deliveries_sweep")
+def deliveries_sweep() -> int:
+    """Beat, every minute: send again the pending deliveries whose next attempt is overdue (lost messages)."""
+    return len(delivery_sweep())

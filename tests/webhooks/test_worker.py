@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from dossiers.models import Candidate
 from reviews import services as reviews
@@ -13,7 +15,7 @@ from tests.celery_worker import WorkerProcess
 from tests.reviews.conftest import Personas
 from tests.webhooks.conftest import Receiver, signature_valid
 from webhooks.models import Delivery, Endpoint, Event
-from webhooks.tasks import deliver
+from webhooks.tasks import deliver, deliveries_sweep
 
 pytestmark = [pytest.mark.postgres, pytest.mark.services]
 
@@ -62,3 +64,30 @@ def test_worker_delivers_once_after_failure_and_retry(
     wait_until(lambda: f"[{again.id}] succeeded" in worker.log_path.read_text())
     assert len(receiver.requests) == 2
     assert Delivery.objects.get().attempt_log.count() == 2
+
+
+def test_worker_sweep_sends_a_delivery_whose_message_was_lost(
+    transactional_db: None,
+    people: Personas,
+    candidate: Candidate,
+    receiver: Receiver,
+    worker: WorkerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook = Endpoint.objects.create(url=receiver.url, events=[Event.STATUS_CHANGED])
+    monkeypatch.setattr("webhooks.services._enqueue", lambda ids: None)  # the web process dies before sending
+
+    reviews.candidate_triage(candidate_id=candidate.pk, by=people.curator)  # the delivery row commits with it
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.PENDING
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+    deliveries_sweep.delay()  # what beat sends every minute
+    [got] = receiver.wait_for(1)
+    wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).exists())
+    assert signature_valid(hook.secret, got) and got.headers["X-Portal-Delivery"] == str(delivery.uuid)
+    assert json.loads(got.body)["data"]["to_status"] == "triaged"
+
+    sweep = deliveries_sweep.delay()  # nothing is overdue now: nothing more is sent
+    wait_until(lambda: f"[{sweep.id}] succeeded" in worker.log_path.read_text())
+    assert len(receiver.requests) == 1
