@@ -3,19 +3,22 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal REDIS_URL=redis://127.0.0.1:6379/0 \\
         python scripts/bench_refresh.py --candidates 1000 --rate 50     # or --rate auto
 
-Creates a scratch database (default `portal_bench_refresh`, on the server DATABASE_URL names) and
-migrates it; starts the fake APIs of tests/fakeapi.py in this process (each candidate: 2 trial pages,
-PubMed esearch + esummary; each drug: RxNorm + openFDA label, so every source carries load); creates
-N candidates of N drugs; then runs, with one Celery worker (prefork, --concurrency) on the Redis broker:
+Creates a scratch database (`portal_bench_refresh_<pid>_<time>` unless --database names one, on the
+server DATABASE_URL names: two runs never share it) and migrates it; starts the fake APIs of
+tests/fakeapi.py in a process of its own (each candidate: 2 trial pages, PubMed esearch + esummary; each
+drug: RxNorm + openFDA label, so every source carries load); creates N candidates of N drugs; then
+runs, with one Celery worker (prefork, --concurrency) on the Redis broker:
   1. baseline: --baseline candidates with the rate limits lifted (100000/s): what the workers, the
      database and the fake manage without a limiter, so that the limit is the bottleneck below;
   2. the benchmark: N candidates with every source limited to --rate requests per second. With
      `--rate auto` the limit is 50/s, or 80 % of the slowest source's baseline rate when the machine
      cannot do more: a limit above what the machine manages measures the machine, not the limiter.
 For each source it prints requests, achieved rate as seen by the fake server, rate / limit (goal
->= 0.9; the limiter spaces slots 5 % wider than the limit, so about 0.95 is the ceiling) and limit
-violations: sliding one-second windows holding more than the limit (goal 0). The scratch database and
-the rate-limit keys are removed at the end; real data is never touched.
+>= 0.9; the limiter spaces slots 8 % wider than the limit, SPACING_MARGIN in dossiers/sources/ratelimit.py,
+so about 0.925 is the ceiling) and limit violations: sliding one-second windows holding more than the
+limit (goal 0). The scratch database and the rate-limit keys (`portal:ratelimit:<source>` and
+`portal:ratelimit:<source>:sent` on REDIS_URL) are removed at the end; real data is never touched.
+The broker queues and those keys live in REDIS_URL's database: run one benchmark per Redis database.
 """
 
 from __future__ import annotations
@@ -51,7 +54,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=200, help="Candidates of the unlimited baseline run.")
     parser.add_argument("--rate", default="auto", help="Requests per second allowed per source, or auto.")
     parser.add_argument("--concurrency", type=int, default=8, help="Worker processes.")
-    parser.add_argument("--database", default="portal_bench_refresh", help="Scratch database, created and dropped.")
+    parser.add_argument(
+        "--database",
+        default=f"portal_bench_refresh_{os.getpid()}_{int(time.time())}",
+        help="Scratch database, created and dropped (default: unique to this run).",
+    )
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:

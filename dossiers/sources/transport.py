@@ -145,25 +145,34 @@ def recording_sends() -> Iterator[list[str]]:
 
 
 def _attempt(source: str, url: str, params: Params | None, session: requests.Session) -> requests.Response:
-    """Send one rate-limited GET; return a 2xx response or raise."""
-    shown = query_url(url, params)
-    ratelimit.acquire(source)
-    sent = _sent.get()
-    if sent is not None:
-        sent.append(shown)
-    timeout = (settings.SOURCES_CONNECT_TIMEOUT, settings.SOURCES_READ_TIMEOUT)
+    """Send one rate-limited GET; return a 2xx response or raise.
+
+    Everything `session.get` would do before sending (URL encoding, headers, proxy and certificate
+    settings from the environment) is done before the rate-limit slot is taken, and the request is sent
+    as soon as it is granted: the limiter's clock is then the send's (see ratelimit's docstring).
+    """
     try:
-        response = session.get(url, params=params, timeout=timeout)
+        prepared = session.prepare_request(requests.Request("GET", url, params=dict(params or {})))
+        options = session.merge_environment_settings(prepared.url, {}, None, None, None)
+    except NOT_RETRIED as exc:  # our URL is wrong: asking again cannot help
+        raise SourceError(f"request not sent: {exc}", source=source, url=url) from exc
+    timeout = (settings.SOURCES_CONNECT_TIMEOUT, settings.SOURCES_READ_TIMEOUT)
+    shown = redact_url(prepared.url or url)
+    sent = _sent.get()
+    ratelimit.acquire(source)
+    try:
+        response = session.send(prepared, timeout=timeout, allow_redirects=True, **options)
     except requests.Timeout as exc:
         raise _Transient(f"timed out ({type(exc).__name__})") from exc
     except requests.ConnectionError as exc:
         raise _Transient(f"connection failed ({type(exc).__name__})") from exc
-    except NOT_RETRIED as exc:  # our URL is wrong: asking again cannot help
-        raise SourceError(f"request not sent: {exc}", source=source, url=url) from exc
     except requests.RequestException as exc:
         # A body cut off before its Content-Length (ChunkedEncodingError), undecodable content, too many
         # redirects...: the source or the network misbehaved once; like a timeout, worth another try.
         raise _Transient(f"response unreadable ({type(exc).__name__}: {exc})") from exc
+    finally:
+        if sent is not None:
+            sent.append(shown)
     status = response.status_code
     if status in RETRY_STATUSES:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))

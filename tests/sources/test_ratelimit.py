@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from dossiers.sources import ratelimit, rxnorm
+from dossiers.sources import ratelimit, rxnorm, transport
 from dossiers.sources.errors import RateLimitTimeout, SourceUnavailable
 from tests.fakeapi import RXCUI, FakeApi, file_reply, handmade
 
@@ -143,3 +143,79 @@ def test_rates_come_from_settings(settings) -> None:
 
     assert (rate.requests, rate.period) == (10, 1.0)
     assert rate.interval == pytest.approx(0.1 * ratelimit.SPACING_MARGIN)
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("redis", marks=pytest.mark.services)])
+def test_the_send_log_admits_at_most_the_limit_per_window(settings, backend: str) -> None:
+    if backend == "local":
+        settings.REDIS_URL = ""
+    settings.RXNAV_RATE_LIMIT = (3, 0.5)
+    rate = ratelimit.rate_for("rxnav")
+    ratelimit.reset("rxnav")
+    try:
+        assert [ratelimit._admit("rxnav", rate) for _ in range(3)] == [0.0, 0.0, 0.0]
+        held = ratelimit._admit("rxnav", rate)  # a fourth send within the window is held back...
+        assert 0.45 < held <= 0.5 * (1 + ratelimit.WINDOW_GUARD) + 0.01
+        time.sleep(held)
+        assert ratelimit._admit("rxnav", rate) == 0.0  # ...until the oldest has left it
+    finally:
+        ratelimit.reset("rxnav")
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("redis", marks=pytest.mark.services)])
+def test_a_caller_whose_slot_is_free_still_waits_when_late_sends_crowd_the_window(settings, backend: str) -> None:
+    if backend == "local":
+        settings.REDIS_URL = ""
+    settings.RXNAV_RATE_LIMIT = (4, 1.0)
+    rate = ratelimit.rate_for("rxnav")
+    ratelimit.reset("rxnav")
+    try:
+        for _ in range(4):  # four callers, descheduled after their slots, all sent just now
+            ratelimit._admit("rxnav", rate)
+        started = time.monotonic()
+        ratelimit.acquire("rxnav")  # the next slot is free at once, but the server would count five
+        assert time.monotonic() - started >= 1.0
+    finally:
+        ratelimit.reset("rxnav")
+
+
+def test_punctual_callers_never_wait_for_the_send_log(limited: FakeApi, settings, monkeypatch) -> None:
+    settings.REDIS_URL = ""
+    ratelimit.reset("rxnav")
+    holds: list[float] = []
+    real_admit = ratelimit._admit
+
+    def counting(source: str, rate: ratelimit.Rate) -> float:
+        holds.append(real_admit(source, rate))
+        return holds[-1]
+
+    monkeypatch.setattr(ratelimit, "_admit", counting)
+    _hammer(2.0)
+
+    assert len(holds) >= 1.5 * LIMIT and not any(holds)
+    _assert_within_limit(limited)
+
+
+def test_the_request_is_prepared_before_the_slot_and_sent_right_after(fakeapi: FakeApi, monkeypatch) -> None:
+    fakeapi.route(RXCUI, file_reply(handmade("rxnav-rxcui-lenalidomide.handmade.json")))
+    session = transport.get_session()
+    steps: list[str] = []
+    for name in ("prepare_request", "merge_environment_settings", "send"):
+        real = getattr(session, name)
+
+        def step(*args, _name=name, _real=real, **kwargs):  # type: ignore[no-untyped-def]
+            steps.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(session, name, step)
+    real_acquire = ratelimit.acquire
+
+    def acquire(source: str) -> float:
+        steps.append("acquire")
+        return real_acquire(source)
+
+    monkeypatch.setattr(ratelimit, "acquire", acquire)
+
+    rxnorm.rxcui_by_name(name="lenalidomide")
+
+    assert steps == ["prepare_request", "merge_environment_settings", "acquire", "send"]
