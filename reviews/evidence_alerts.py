@@ -1,7 +1,8 @@
 """Tell the approver and the watchers of a signed-off candidate that its evidence changed significantly.
 
-"Signed off" means signed when the change was found: the same refresh may also void the signature (a
-resolved data gap is signed content), which must not swallow the alert.
+"Signed off" means signed when the refresh request that found the change began: the same request may
+also void the signature (its label resolves a data gap, which is signed content), possibly before this
+run found its change, and that must not swallow the alert.
 
 The dossiers side finds the changes (`dossiers.services.refresh`) and, after its transaction commits,
 sends this task by name (`reviews.evidence_changes_notify`, run id): dossiers never imports reviews.
@@ -19,7 +20,7 @@ from datetime import datetime
 from celery import shared_task
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from dossiers.models import Candidate, EvidenceChange, RefreshRun
@@ -40,9 +41,10 @@ def evidence_changes_notify(*, run_id: int) -> list[AuditEvent]:
     for change in changes:
         by_candidate[change.candidate_id].append(change)
     events = []
+    started = _request_start(run_id)
     for candidate_changes in by_candidate.values():
         candidate = candidate_changes[0].candidate
-        signers = _signers_at(candidate, min(c.created_at for c in candidate_changes))
+        signers = _signers_at(candidate, min([started, *(c.created_at for c in candidate_changes)]))
         if signers:
             events.append(_tell(candidate, candidate_changes, run_id, signers))
     EvidenceChange.objects.filter(pk__in=[c.pk for c in changes]).update(notified_at=timezone.now())
@@ -62,6 +64,13 @@ def _tell(candidate: Candidate, changes: list[EvidenceChange], run_id: int, sign
     )
     _notify(event, [*signers, *_watchers(candidate)], Notification.Reason.EVIDENCE)
     return event
+
+
+def _request_start(run_id: int) -> datetime:
+    """When the refresh request of the run was made: its earliest run."""
+    request_id = RefreshRun.objects.filter(pk=run_id).values("request_id")
+    earliest = RefreshRun.objects.filter(request_id__in=request_id).aggregate(at=Min("created_at"))["at"]
+    return earliest or timezone.now()
 
 
 def _signers_at(candidate: Candidate, moment: datetime) -> list[User]:

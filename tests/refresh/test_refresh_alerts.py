@@ -58,12 +58,6 @@ def test_old_changes_are_no_longer_sent(seed: Candidate, fakeapi: FakeApi, setti
     assert refresh.unnotified_alert_runs() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reviews/evidence_alerts.py asks whether the candidate was signed off when the change was found; the "
-    "same refresh's label may void the signature (a resolved data gap) a moment earlier. It should ask about the "
-    "refresh request's start (the earliest created_at of the run's request).",
-)
 def test_an_alert_is_not_swallowed_when_the_same_refresh_voided_the_signature_first(
     seed: Candidate, fakeapi: FakeApi, django_capture_on_commit_callbacks
 ) -> None:

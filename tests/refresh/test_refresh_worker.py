@@ -70,10 +70,9 @@ def test_a_worker_runs_a_whole_refresh_from_the_button(seed: Candidate, fakeapi:
     india = make_market("IN")
     curator = make_user("curator", Role.CURATOR, markets=[india])
     approver = make_user("approver", Role.APPROVER, markets=[india])
-    # The label would resolve the seed's open "warnings not retrieved" gap, signed content: if the drug's task
-    # applies it before the candidate's finds the trial stopped for safety, reviews/evidence_alerts.py sees no
-    # valid sign-off and tells nobody (test_refresh_alerts.py, xfail). Resolved beforehand here, so that
-    # this test checks the alert path through a worker, not that race.
+    # The label would resolve the seed's open "warnings not retrieved" gap (signed content) and void the
+    # sign-off; that race is test_refresh_alerts.py's. Resolved beforehand here, so that the signature stays
+    # valid and this test checks the alert path through a worker alone.
     DataGap.objects.filter(dossier=seed.dossier, code="DG001").update(status=DataGap.Status.RESOLVED)
     _sign_off(seed, approver)  # so that the trial stopped for safety is sent to reviews by task name
 
