@@ -214,9 +214,8 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
-# Review emails (reviews/notifications.py): links are absolute from PORTAL_BASE_URL; a row claimed for
+# Review emails (reviews/notifications.py): links are absolute from SITE_URL; a row claimed for
 # sending longer ago than the lease is taken as a dead sender's and retried with the same Message-ID.
-PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/")
 NOTIFICATION_SENDING_LEASE = env_int("NOTIFICATION_SENDING_LEASE", 300, minimum=1)
 if NOTIFICATION_SENDING_LEASE <= 6 * EMAIL_TIMEOUT:  # a send is a handful of SMTP commands, each may take a timeout
     raise ImproperlyConfigured(
@@ -326,6 +325,9 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_BACKOFF_BASE = env_float("WEBHOOK_BACKOFF_BASE", 2.0)
 WEBHOOK_BACKOFF_MAX = env_float("WEBHOOK_BACKOFF_MAX", 600.0)
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0, minimum=0.001)
+# The sweep re-sends a pending delivery overdue this long; an admin may replay one overdue the second.
+WEBHOOK_SWEEP_GRACE = env_int("WEBHOOK_SWEEP_GRACE", 60, minimum=1)
+WEBHOOK_STUCK_AFTER = env_int("WEBHOOK_STUCK_AFTER", 900, minimum=1)
 
 # API: personal tokens (accounts/) or the browser session; one error shape; throttles per token and per user.
 # Rates are "N/s", "N/min" or "N/hour" (DRF reads the unit's first letter), checked so a typo fails at start.

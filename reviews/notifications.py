@@ -124,7 +124,7 @@ def _lease() -> timedelta:
 
 
 def _domain() -> str:
-    return urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
 
 
 def _claim(model: type[Notification | Reminder], pk: int, message_id: str, now: datetime) -> bool:
@@ -246,7 +246,7 @@ def _status_label(value: str) -> str:
 
 
 def _absolute(path: str) -> str:
-    return f"{settings.PORTAL_BASE_URL}{path}"
+    return f"{settings.SITE_URL}{path}"
 
 
 def _person(user: User | None) -> str:
@@ -280,7 +280,7 @@ def event_summary(row: Notification) -> EventSummary:
         reason=event.reason,
         changes=visible_changes(event, row.recipient),
         comment=comment,
-        url=_absolute(candidate.get_absolute_url()) if candidate else settings.PORTAL_BASE_URL + "/",
+        url=_absolute(candidate.get_absolute_url()) if candidate else settings.SITE_URL + "/",
         why=str(Notification.Reason(row.reason).label) if row.reason in Notification.Reason.values else row.reason,
         at=event.at,
     )
@@ -288,7 +288,7 @@ def event_summary(row: Notification) -> EventSummary:
 
 def _render(name: str, context: dict[str, Any], *, to: str, message_id: str) -> EmailMultiAlternatives:
     """An email from the templates/email/<name>_subject.txt, <name>.txt and <name>.html triplet."""
-    context = {**context, "base_url": settings.PORTAL_BASE_URL, "settings_url": _absolute("/notifications/settings/")}
+    context = {**context, "base_url": settings.SITE_URL, "settings_url": _absolute("/notifications/settings/")}
     subject = " ".join(render_to_string(f"email/{name}_subject.txt", context).split())
     message = EmailMultiAlternatives(
         subject, render_to_string(f"email/{name}.txt", context), to=[to], headers={"Message-ID": message_id}

@@ -41,12 +41,12 @@ SWEEP_BATCH = 500
 
 def sweep_grace() -> timedelta:
     """How long past due a pending delivery waits before the sweep sends it again (WEBHOOK_SWEEP_GRACE, s)."""
-    return timedelta(seconds=getattr(settings, "WEBHOOK_SWEEP_GRACE", 60))
+    return timedelta(seconds=settings.WEBHOOK_SWEEP_GRACE)
 
 
 def stuck_after() -> timedelta:
     """How long past due a pending delivery must be before an admin may replay it (WEBHOOK_STUCK_AFTER, s)."""
-    return timedelta(seconds=getattr(settings, "WEBHOOK_STUCK_AFTER", 900))
+    return timedelta(seconds=settings.WEBHOOK_STUCK_AFTER)
 
 
 def _enqueue(delivery_ids: list[int]) -> None:

@@ -37,7 +37,7 @@ Status = Candidate.Status
 
 @pytest.fixture(autouse=True)
 def _portal_url(settings: Any) -> None:
-    settings.PORTAL_BASE_URL = "https://portal.example.org"
+    settings.SITE_URL = "https://portal.example.org"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
