@@ -293,6 +293,7 @@ def refresh_dispatch_claim(*, batch: int) -> list[Subject]:
     with transaction.atomic():
         in_flight = (
             RefreshRun.objects.filter(status__in=UNFINISHED, enqueued_at__isnull=False)
+            .order_by()  # no default ordering columns in the DISTINCT
             .values("request_id", "candidate_id", "drug_id")
             .distinct()
             .count()
