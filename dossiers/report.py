@@ -48,6 +48,7 @@ STATEMENT_OPENINGS = {
     SafetyStatement.Kind.BOXED_WARNING: "Known Black Box Warnings include",
     SafetyStatement.Kind.CONTRAINDICATION: "Contraindications include",
     SafetyStatement.Kind.WARNING: "Warnings and precautions include",
+    SafetyStatement.Kind.INTERACTION: "The label's drug interactions section says",
 }
 
 

@@ -250,13 +250,15 @@ def test_safety_statements_read_as_the_published_sentences() -> None:
             (SafetyStatement.Kind.BOXED_WARNING, "thrombosis (with dexamethasone, mainly)"),
             (SafetyStatement.Kind.BOXED_WARNING, "embryo-fetal toxicity."),
             (SafetyStatement.Kind.CONTRAINDICATION, "pregnancy"),
+            (SafetyStatement.Kind.INTERACTION, "Digoxin: monitor levels"),
         ]
     ):
         SafetyStatement.objects.create(dossier=dossier, kind=kind, text=text, position=pos)
     safety = _section(render_dossier(dossier=dossier, fmt="md"), "## Safety Considerations")
     assert (
         "> Known Black Box Warnings include: myelosuppression, thrombosis (with dexamethasone, mainly), "
-        "and embryo-fetal toxicity. Contraindications include: pregnancy." in safety
+        "and embryo-fetal toxicity. Contraindications include: pregnancy. "
+        "The label's drug interactions section says: Digoxin: monitor levels." in safety
     )
 
 

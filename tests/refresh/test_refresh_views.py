@@ -150,6 +150,7 @@ def test_api_refresh_and_query_log(world: World, django_capture_on_commit_callba
     log = client_for(world.viewer).get("/api/v1/refresh-runs/", {"candidate": world.candidate.pk}).json()
     assert [r["status"] for r in log["results"]] == ["success", "success"]
     assert log["results"][0]["query"].startswith("http")
+    assert all(r["read_count"] == r["total_hits"] and r["enqueued_at"] for r in log["results"])
     everything = client_for(world.viewer).get("/api/v1/refresh-runs/").json()
     assert len(everything["results"]) == 4  # the drug's runs too
     assert client_for(world.outsider).get("/api/v1/refresh-runs/").json()["results"] == []
