@@ -282,6 +282,11 @@ class RefreshPanel:
         return any(not run.is_done for run in self.latest)
 
     @property
+    def queued(self) -> bool:
+        """Unfinished, but no task sent yet: the runs wait for the dispatcher (a nightly batch)."""
+        return self.in_progress and all(run.enqueued_at is None for run in self.latest if not run.is_done)
+
+    @property
     def done_count(self) -> int:
         return sum(1 for run in self.latest if run.is_done)
 

@@ -155,3 +155,14 @@ def test_api_refresh_and_query_log(world: World, django_capture_on_commit_callba
     assert len(everything["results"]) == 4  # the drug's runs too
     assert client_for(world.outsider).get("/api/v1/refresh-runs/").json()["results"] == []
     assert client_for(world.viewer).post("/api/v1/refresh-runs/").status_code == 405
+
+
+def test_a_nightly_refresh_waiting_for_the_dispatcher_says_it_is_queued(world: World) -> None:
+    from dossiers.services import refresh
+
+    refresh.nightly_refresh_request(day="2026-12-01")  # creates the runs; the dispatcher sends them later
+    assert RefreshRun.objects.filter(candidate=world.candidate, enqueued_at__isnull=True).exists()
+
+    page = client_for(world.curator).get(f"/candidates/{world.candidate.pk}/").content.decode()
+    assert "Queued: 0 of 4 queries done; the rest wait their turn in the batch" in page
+    assert "Refreshing:" not in page
