@@ -268,8 +268,10 @@ class DataGap(Provenance):
 class Prediction(models.Model):
     """One raw TxGNN model row: a drug, a disease and its score in one market."""
 
-    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="predictions")
-    drug = models.ForeignKey(Drug, on_delete=models.CASCADE, related_name="predictions")
+    # No single-column indexes: prediction_unique leads with market and prediction_drug_market with drug,
+    # and two more b-trees would cost every million-row import their upkeep.
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="predictions", db_index=False)
+    drug = models.ForeignKey(Drug, on_delete=models.CASCADE, related_name="predictions", db_index=False)
     disease = models.CharField(max_length=300)
     score = models.FloatField(null=True, blank=True, help_text="TxGNN score between 0 and 1.")
     rank = models.PositiveIntegerField(null=True, blank=True)
