@@ -41,8 +41,8 @@ from dossiers.selectors import (
     candidate_list_for,
     candidates_visible_to,
     markets_visible_to,
+    new_evidence_changes_for,
     new_evidence_count,
-    refresh_panel_for,
 )
 from dossiers.services import curation
 from portal.api.errors import Conflict
@@ -545,7 +545,7 @@ class CandidateViewSet(
 
     def detail_response(self, candidate: Candidate) -> Response:
         """The candidate in full, with the evidence changes that are new to the user, and its ETag."""
-        candidate.new_changes = refresh_panel_for(self.request.user, candidate).new_changes  # type: ignore[attr-defined]
+        candidate.new_changes = new_evidence_changes_for(self.request.user, candidate)  # type: ignore[attr-defined]
         return with_etag(Response(self.get_serializer(candidate).data), candidate)
 
 

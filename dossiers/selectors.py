@@ -291,6 +291,11 @@ class RefreshPanel:
         return sum(1 for run in self.latest if run.is_done)
 
 
+def new_evidence_changes_for(user: AuthUser | AnonymousUser, candidate: Candidate) -> list[EvidenceChange]:
+    """The candidate's evidence changes newer than the user's last review of it, newest first (50 at most)."""
+    return list(_new_changes(user, EvidenceChange.objects.filter(candidate=candidate))[:50])
+
+
 def refresh_panel_for(user: AuthUser | AnonymousUser, candidate: Candidate) -> RefreshPanel:
     """The refresh panel of a candidate the user can see (the caller checked visibility): four queries."""
     subject = Q(candidate=candidate) | Q(drug_id=candidate.dossier.drug_id)
@@ -299,7 +304,7 @@ def refresh_panel_for(user: AuthUser | AnonymousUser, candidate: Candidate) -> R
     latest_request = next((run.request_id for run in log if run.candidate_id == candidate.pk), None)
     latest = [run for run in log if run.request_id == latest_request] if latest_request else []
     suggested = CurationStatus.SUGGESTED
-    changes = list(_new_changes(user, EvidenceChange.objects.filter(candidate=candidate))[:50])
+    changes = new_evidence_changes_for(user, candidate)
     seen_at = getattr(changes[0], "last_seen", None) if changes else None
     return RefreshPanel(
         candidate=candidate,
